@@ -1,0 +1,173 @@
+//! The audit log: append-only security events, chained by a keyed hash.
+//!
+//! Each record stores `hash = HMAC-SHA256(key, prev_hash ‖ fields)`, where `prev_hash` is
+//! the previous record's hash. Editing a field, deleting or reordering records breaks the
+//! chain, and without the key nobody can forge a new one. `append` runs inside the caller's
+//! transaction, so a record exists exactly when the action it records was committed.
+//!
+//! What the chain cannot show on its own: the tail cut off *and* `audit_head` rewound to
+//! match. `verify` prints the head hash so it can be kept outside the database as an anchor.
+
+mod chain;
+mod key;
+
+pub use chain::{Broken, Verified, verify};
+pub use key::{AuditKey, AuditKeyError};
+
+use crate::db::schema::{audit_head, audit_log};
+use crate::db::{DbConn, DbError};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use std::fmt;
+
+/// Who acted, or on whose behalf: `kind:identifier`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party(String);
+
+impl Party {
+    pub fn person(codice_fiscale: &crate::person::CodiceFiscale) -> Self {
+        Self(format!("person:{}", codice_fiscale.as_str()))
+    }
+    pub fn operator(id: &str) -> Self {
+        Self(format!("operator:{id}"))
+    }
+    pub fn client(id: &str) -> Self {
+        Self(format!("client:{id}"))
+    }
+    /// Someone at the command line on the server; `user` is the OS account.
+    pub fn cli(user: &str) -> Self {
+        Self(format!("cli:{user}"))
+    }
+    /// procura itself (scheduled jobs).
+    pub fn system() -> Self {
+        Self("system:procura".into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One security event to record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub actor: Party,
+    pub subject: Option<Party>,
+    /// Dotted name of what was done, e.g. `persons.import`.
+    pub action: &'static str,
+    pub outcome: Outcome,
+    pub request_id: Option<String>,
+    /// Free-form facts (JSON). Never secrets, PINs or tokens.
+    pub detail: Option<serde_json::Value>,
+}
+
+impl Event {
+    pub fn new(actor: Party, action: &'static str, outcome: Outcome) -> Self {
+        Self {
+            actor,
+            subject: None,
+            action,
+            outcome,
+            request_id: None,
+            detail: None,
+        }
+    }
+    pub fn on_behalf_of(mut self, subject: Party) -> Self {
+        self.subject = Some(subject);
+        self
+    }
+    pub fn request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// A stored record.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct Record {
+    pub seq: i64,
+    pub occurred_at: chrono::NaiveDateTime,
+    pub actor: String,
+    pub subject: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub detail: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Appends `event`. Call it inside the transaction of the action it records: the first
+/// statement locks `audit_head`, so concurrent appenders queue up and the chain stays linear.
+pub fn append(
+    conn: &mut DbConn,
+    key: &AuditKey,
+    now: DateTime<Utc>,
+    event: Event,
+) -> Result<i64, DbError> {
+    diesel::update(audit_head::table.find(1_i64))
+        .set(audit_head::last_seq.eq(audit_head::last_seq + 1))
+        .execute(conn)?;
+    let (seq, prev_hash): (i64, String) = audit_head::table
+        .find(1_i64)
+        .select((audit_head::last_seq, audit_head::last_hash))
+        .first(conn)?;
+    let mut record = Record {
+        seq,
+        occurred_at: now.naive_utc(),
+        actor: event.actor.0,
+        subject: event.subject.map(|s| s.0),
+        action: event.action.to_owned(),
+        outcome: event.outcome.as_str().to_owned(),
+        request_id: event.request_id,
+        detail: event.detail.map(|d| d.to_string()),
+        prev_hash,
+        hash: String::new(),
+    };
+    record.hash = chain::record_hash(key, &record);
+    diesel::insert_into(audit_log::table)
+        .values(&record)
+        .execute(conn)?;
+    diesel::update(audit_head::table.find(1_i64))
+        .set(audit_head::last_hash.eq(&record.hash))
+        .execute(conn)?;
+    Ok(seq)
+}
+
+/// Appends `event` in a transaction of its own (for events with no other state change,
+/// such as a refused import whose work was rolled back).
+pub fn append_alone(
+    conn: &mut DbConn,
+    key: &AuditKey,
+    now: DateTime<Utc>,
+    event: Event,
+) -> Result<i64, DbError> {
+    conn.write_transaction(|c| append(c, key, now, event))
+}

@@ -1,0 +1,216 @@
+//! Configuration: built-in defaults, then `procura.toml` (optional), then `PROCURA_*`
+//! environment variables (`PROCURA_DATABASE__URL` sets `database.url`: sections are joined
+//! with a double underscore). Unknown keys are refused so a typo never goes unnoticed.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The configuration file read when none is named and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "procura.toml";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub keys: KeysConfig,
+    pub audit: AuditConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port the HTTP listener binds.
+    pub bind: String,
+    /// Largest request body accepted (JSON and forms), in bytes.
+    pub body_limit_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            body_limit_bytes: 256 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` (embedded) or `postgres://user@host/db`.
+    pub url: Secret,
+    /// Most connections the pool opens.
+    pub pool_max_size: u32,
+    /// Seconds a request waits for a free connection (and a new connection may take).
+    pub connect_timeout_secs: u64,
+    /// Milliseconds SQLite waits on a locked database before giving up.
+    pub sqlite_busy_timeout_ms: u64,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret("sqlite://data/procura.db".into()),
+            pool_max_size: 10,
+            connect_timeout_secs: 5,
+            sqlite_busy_timeout_ms: 5_000,
+            migrate_on_start: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Directory holding the signing keys (PEM) and, in development, the audit HMAC key.
+    pub dir: PathBuf,
+    /// Create development keys when none exist. Turn off in production so a missing key
+    /// is an error instead of a silently new identity.
+    pub generate_if_missing: bool,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("keys"),
+            generate_if_missing: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The secret key (hex or base64, at least 32 bytes) that chains the audit log.
+    /// When absent, `keys.dir/audit-hmac.dev.key` is used (and created in development).
+    pub hmac_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `procura=debug,actix_web=info`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// A configuration value that must never reach a log: `Debug` prints `[redacted]`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl Config {
+    /// Defaults, then the file (`path`, or `procura.toml` when present), then `PROCURA_*`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        figment = match path {
+            Some(p) => figment.merge(Toml::file_exact(p)),
+            None => figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        };
+        figment
+            .merge(Env::prefixed("PROCURA_").ignore(&["CONFIG"]).split("__"))
+            .extract()
+            .map_err(|e| ConfigError(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+// figment's Jail closures return its (large) error type; not ours to shrink.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_need_no_file() {
+        Jail::expect_with(|_| {
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.server.bind, "127.0.0.1:8080");
+            assert_eq!(c.database.url.expose(), "sqlite://data/procura.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "procura.toml",
+                "[server]\nbind = \"0.0.0.0:9000\"\n[database]\npool_max_size = 3\n",
+            )?;
+            jail.set_env("PROCURA_DATABASE__POOL_MAX_SIZE", "7");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.server.bind, "0.0.0.0:9000");
+            assert_eq!(c.database.pool_max_size, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("procura.toml", "[server]\nbindd = \"x\"\n")?;
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("bindd"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut c = Config::default();
+        c.database.url = Secret::from("postgres://u:hunter2@db/procura");
+        c.audit.hmac_key = Some(Secret::from("00112233"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("00112233"));
+    }
+}

@@ -1,0 +1,71 @@
+//! Upserts and bulk loads: the statements whose form differs between the backends.
+
+use super::schema::persons;
+use super::{DbConn, DbError};
+use crate::person::Person;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use std::collections::HashMap;
+
+/// Most rows sent to PostgreSQL in one statement (14 columns each, well under its
+/// 65,535-parameter limit).
+pub const PERSONS_BATCH: usize = 1_000;
+
+/// Inserts or updates persons by codice fiscale; a row met again updates every field but
+/// `created_at`. Later rows win over earlier ones with the same code.
+pub fn upsert_persons(conn: &mut DbConn, rows: &[Person]) -> Result<(), DbError> {
+    macro_rules! changes {
+        () => {
+            (
+                persons::given_name.eq(excluded(persons::given_name)),
+                persons::family_name.eq(excluded(persons::family_name)),
+                persons::birth_date.eq(excluded(persons::birth_date)),
+                persons::sex.eq(excluded(persons::sex)),
+                persons::address.eq(excluded(persons::address)),
+                persons::postal_code.eq(excluded(persons::postal_code)),
+                persons::municipality.eq(excluded(persons::municipality)),
+                persons::province.eq(excluded(persons::province)),
+                persons::mobile.eq(excluded(persons::mobile)),
+                persons::email.eq(excluded(persons::email)),
+                persons::pec.eq(excluded(persons::pec)),
+                persons::updated_at.eq(excluded(persons::updated_at)),
+            )
+        };
+    }
+    match conn {
+        DbConn::Postgres(c) => {
+            // One multi-row statement per chunk: PostgreSQL refuses to touch a row twice in
+            // one statement, so a code repeated within the chunk keeps only its last row.
+            for chunk in rows.chunks(PERSONS_BATCH) {
+                let mut last: HashMap<&str, usize> = HashMap::with_capacity(chunk.len());
+                for (i, p) in chunk.iter().enumerate() {
+                    last.insert(p.codice_fiscale.as_str(), i);
+                }
+                let unique: Vec<&Person> = chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, p)| last.get(p.codice_fiscale.as_str()) == Some(i))
+                    .map(|(_, p)| p)
+                    .collect();
+                diesel::insert_into(persons::table)
+                    .values(unique)
+                    .on_conflict(persons::codice_fiscale)
+                    .do_update()
+                    .set(changes!())
+                    .execute(c)?;
+            }
+        }
+        // SQLite is in-process: one prepared statement per row costs microseconds.
+        DbConn::Sqlite(c) => {
+            for p in rows {
+                diesel::insert_into(persons::table)
+                    .values(p)
+                    .on_conflict(persons::codice_fiscale)
+                    .do_update()
+                    .set(changes!())
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}

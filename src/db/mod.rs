@@ -1,0 +1,194 @@
+//! The database: the one place that knows there are two backends.
+//!
+//! `DbConn` is a diesel `MultiConnection` over SQLite (the embedded default) and PostgreSQL.
+//! Domain modules write portable diesel queries against it; whatever differs between the
+//! two (connection set-up, `BEGIN IMMEDIATE`, upserts, bulk loads) lives here.
+
+pub mod bulk;
+pub mod migrate;
+pub mod schema;
+mod url;
+
+pub use self::url::{Backend, DatabaseUrl, UrlError};
+
+use crate::config::DatabaseConfig;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use std::time::Duration;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] ConnectionError),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("the blocking task was cancelled")]
+    Cancelled,
+}
+
+impl DbConn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Postgres(_) => Backend::Postgres,
+            DbConn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// A read-write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write
+    /// lock up front: a deferred transaction that reads and then writes can fail with
+    /// SQLITE_BUSY when another writer got there in between, and busy_timeout cannot help.
+    pub fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            DbConn::Sqlite(c) => {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+            }
+            DbConn::Postgres(_) => {
+                <Self as Connection>::TransactionManager::begin_transaction(self)?
+            }
+        }
+        match f(self) {
+            Ok(value) => {
+                if let Err(e) = <Self as Connection>::TransactionManager::commit_transaction(self) {
+                    // Leave the connection usable; the commit error is what the caller sees.
+                    let _ = <Self as Connection>::TransactionManager::rollback_transaction(self);
+                    return Err(e.into());
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                <Self as Connection>::TransactionManager::rollback_transaction(self)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn ping(&mut self) -> QueryResult<()> {
+        match self {
+            DbConn::Postgres(c) => c.ping(),
+            DbConn::Sqlite(c) => c.ping(),
+        }
+    }
+}
+
+/// An r2d2 manager that opens exactly the backend the URL's scheme names. (Diesel's generic
+/// manager tries each backend in turn, and SQLite accepts any string as a file name, so a
+/// mistyped PostgreSQL URL would quietly create a file.)
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+    sqlite_busy_timeout: Duration,
+}
+
+impl Manager {
+    pub fn new(url: DatabaseUrl, sqlite_busy_timeout: Duration) -> Self {
+        Self {
+            url,
+            sqlite_busy_timeout,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    pub fn connect(&self) -> Result<DbConn, DbError> {
+        match self.url.backend() {
+            Backend::Postgres => Ok(DbConn::Postgres(diesel::PgConnection::establish(
+                self.url.connection_string(),
+            )?)),
+            Backend::Sqlite => {
+                self.url.prepare_sqlite_file()?;
+                let mut c = diesel::SqliteConnection::establish(self.url.connection_string())?;
+                // WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
+                c.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    self.sqlite_busy_timeout.as_millis()
+                ))?;
+                Ok(DbConn::Sqlite(c))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        Manager::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        Ok(conn.ping()?)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Postgres(c) => c.is_broken(),
+            DbConn::Sqlite(c) => c.is_broken(),
+        }
+    }
+}
+
+/// Opens the pool. One connection is made first, outside the pool, so that a wrong URL,
+/// a refused connection or a bad password is reported as itself rather than as a pool timeout.
+pub fn build_pool(cfg: &DatabaseConfig) -> Result<Pool, DbError> {
+    let url = DatabaseUrl::parse(cfg.url.expose())?;
+    let manager = Manager::new(url, Duration::from_millis(cfg.sqlite_busy_timeout_ms));
+    let first = manager.connect()?;
+    drop(first);
+    let pool = r2d2::Pool::builder()
+        .max_size(cfg.pool_max_size.max(1))
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(cfg.connect_timeout_secs.max(1)))
+        .error_handler(Box::new(LogPoolErrors))
+        .build(manager)?;
+    Ok(pool)
+}
+
+#[derive(Debug)]
+struct LogPoolErrors;
+
+impl r2d2::HandleError<DbError> for LogPoolErrors {
+    fn handle_error(&self, error: DbError) {
+        tracing::error!(%error, "database pool error");
+    }
+}
+
+/// The one async→blocking bridge: takes a pooled connection on the blocking thread pool and
+/// runs `f` with it, so diesel never blocks an async worker.
+pub async fn run<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|_| E::from(DbError::Cancelled))?
+}

@@ -1,0 +1,290 @@
+//! `ApiError`: every error of the REST API, rendered as RFC 9457 `application/problem+json`
+//! with a stable `type` URI per kind (each listed in openapi.yaml).
+//!
+//! A 5xx tells the caller nothing beyond its kind; the cause is logged with the request id.
+
+use crate::db::DbError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+const TYPE_BASE: &str = "https://procura.inps.it/problems/";
+
+/// The kinds of problem, each with a stable `type` URI, a status and a title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    MalformedJson,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    InvalidPath,
+    InvalidQuery,
+    ValidationFailed,
+    InvalidCodiceFiscale,
+    NotFound,
+    MethodNotAllowed,
+    NotReady,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ProblemKind {
+    pub const ALL: [ProblemKind; 12] = [
+        ProblemKind::MalformedJson,
+        ProblemKind::UnsupportedMediaType,
+        ProblemKind::PayloadTooLarge,
+        ProblemKind::InvalidPath,
+        ProblemKind::InvalidQuery,
+        ProblemKind::ValidationFailed,
+        ProblemKind::InvalidCodiceFiscale,
+        ProblemKind::NotFound,
+        ProblemKind::MethodNotAllowed,
+        ProblemKind::NotReady,
+        ProblemKind::ServiceUnavailable,
+        ProblemKind::Internal,
+    ];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedJson => "malformed-json",
+            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::InvalidPath => "invalid-path",
+            ProblemKind::InvalidQuery => "invalid-query",
+            ProblemKind::ValidationFailed => "validation-failed",
+            ProblemKind::InvalidCodiceFiscale => "invalid-codice-fiscale",
+            ProblemKind::NotFound => "not-found",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::NotReady => "not-ready",
+            ProblemKind::ServiceUnavailable => "service-unavailable",
+            ProblemKind::Internal => "internal",
+        }
+    }
+
+    pub fn type_uri(self) -> String {
+        format!("{TYPE_BASE}{}", self.slug())
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemKind::MalformedJson | ProblemKind::InvalidPath | ProblemKind::InvalidQuery => {
+                StatusCode::BAD_REQUEST
+            }
+            ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::ValidationFailed | ProblemKind::InvalidCodiceFiscale => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemKind::NotReady | ProblemKind::ServiceUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedJson => "Malformed JSON body",
+            ProblemKind::UnsupportedMediaType => "Unsupported media type",
+            ProblemKind::PayloadTooLarge => "Request body too large",
+            ProblemKind::InvalidPath => "Invalid path parameter",
+            ProblemKind::InvalidQuery => "Invalid query string",
+            ProblemKind::ValidationFailed => "Validation failed",
+            ProblemKind::InvalidCodiceFiscale => "Invalid codice fiscale",
+            ProblemKind::NotFound => "Not found",
+            ProblemKind::MethodNotAllowed => "Method not allowed",
+            ProblemKind::NotReady => "Not ready",
+            ProblemKind::ServiceUnavailable => "Service unavailable",
+            ProblemKind::Internal => "Internal error",
+        }
+    }
+}
+
+/// One invalid field, for `validation-failed` problems.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub kind: ProblemKind,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Extra members of the problem object (e.g. the readiness checks).
+    pub extensions: Option<serde_json::Value>,
+    /// What went wrong inside, for the log only; never sent.
+    pub cause: Option<String>,
+    pub allow: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    type_uri: String,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extensions: &'a Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            extensions: None,
+            cause: None,
+            allow: None,
+        }
+    }
+
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        let mut e = Self::new(
+            ProblemKind::Internal,
+            "The server could not complete the request; it has been logged.",
+        );
+        e.cause = Some(cause.to_string());
+        e
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::NotFound, detail)
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn with_extensions(mut self, ext: serde_json::Value) -> Self {
+        self.extensions = Some(ext);
+        self
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.slug(), self.detail)?;
+        if let Some(c) = &self.cause {
+            write!(f, " ({c})")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.kind.status().is_server_error() {
+            tracing::error!(problem = self.kind.slug(), cause = ?self.cause, "request failed");
+        }
+        let body = ProblemBody {
+            type_uri: self.kind.type_uri(),
+            title: self.kind.title(),
+            status: self.kind.status().as_u16(),
+            detail: &self.detail,
+            errors: &self.errors,
+            extensions: &self.extensions,
+        };
+        let mut resp = HttpResponse::build(self.kind.status());
+        resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            resp.insert_header((header::ALLOW, allow));
+        }
+        match serde_json::to_vec(&body) {
+            Ok(bytes) => resp.body(bytes),
+            Err(_) => resp.finish(),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            // No free connection in time: the caller may retry; it is not their mistake.
+            DbError::Pool(_) => {
+                let mut a = ApiError::new(
+                    ProblemKind::ServiceUnavailable,
+                    "The service is busy; retry shortly.",
+                );
+                a.cause = Some(e.to_string());
+                a
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<crate::person::CodiceFiscaleError> for ApiError {
+    fn from(e: crate::person::CodiceFiscaleError) -> Self {
+        ApiError::new(
+            ProblemKind::InvalidCodiceFiscale,
+            format!("Codice fiscale non valido: {e}."),
+        )
+        .with_extensions(serde_json::json!({ "reason": e.reason() }))
+    }
+}
+
+impl From<validator::ValidationErrors> for ApiError {
+    fn from(errs: validator::ValidationErrors) -> Self {
+        let mut list: Vec<FieldError> = errs
+            .field_errors()
+            .into_iter()
+            .flat_map(|(field, errs)| {
+                errs.iter().map(move |e| FieldError {
+                    field: field.to_string(),
+                    reason: e.code.to_string(),
+                    message: e
+                        .message
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(|| format!("{field} non è valido")),
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| a.field.cmp(&b.field));
+        ApiError::new(
+            ProblemKind::ValidationFailed,
+            "Alcuni dati non sono validi: correggerli e riprovare.",
+        )
+        .with_errors(list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_kind_has_a_distinct_type_uri() {
+        let uris: HashSet<String> = ProblemKind::ALL.iter().map(|k| k.type_uri()).collect();
+        assert_eq!(uris.len(), ProblemKind::ALL.len());
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = ApiError::internal("password authentication failed for user x");
+        let resp = e.error_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.detail.contains("password"));
+    }
+}

@@ -1,0 +1,75 @@
+//! HTTP: every route in one list, thin handlers, and the middleware that gives every
+//! response a request id, a metrics sample and (for errors) a problem+json body.
+//!
+//! This module knows actix and no SQL: handlers call domain functions through `db::run`.
+
+mod codice_fiscale;
+pub mod metrics;
+mod ops;
+pub mod problems;
+pub mod request_id;
+
+use crate::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, web};
+
+/// Declares the routes once: `configure` registers them, `ROUTES` lists them (the OpenAPI
+/// test compares that list with openapi.yaml), and each path answers other methods with a
+/// 405 problem naming the allowed ones.
+macro_rules! routes {
+    ($( $path:literal => { $( $method:ident : $handler:path ),+ $(,)? } ),* $(,)?) => {
+        /// Every (method, path) served, in the path syntax of OpenAPI.
+        pub const ROUTES: &[(&str, &str)] = &[ $( $( (stringify!($method), $path), )+ )* ];
+
+        /// Registers every route; used by `serve` and by the tests alike.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $( .route(web::method(Method::$method).to($handler)) )+
+                        .default_service(web::to(|| problems::method_not_allowed(&[ $( stringify!($method) ),+ ]))),
+                );
+            )*
+        }
+    };
+}
+
+routes! {
+    "/healthz" => { GET: ops::healthz },
+    "/readyz" => { GET: ops::readyz },
+    "/metrics" => { GET: ops::metrics },
+    "/v1/codice-fiscale/check" => { POST: codice_fiscale::check },
+}
+
+/// The whole application as `serve` runs it: state, routes, extractor error handlers,
+/// and middleware.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let body_limit = state.config.server.body_limit_bytes;
+    let metrics = state.metrics.clone();
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(problems::json_config(body_limit))
+        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(problems::path_config())
+        .app_data(problems::query_config())
+        .configure(configure)
+        .default_service(web::to(problems::not_found))
+        .wrap(ErrorHandlers::new().default_handler(problems::safety_net))
+        .wrap(from_fn(move |req, next| {
+            metrics::observe(metrics.clone(), req, next)
+        }))
+        .wrap(from_fn(request_id::middleware))
+}

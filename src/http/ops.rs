@@ -1,0 +1,81 @@
+//! Operations endpoints: liveness, readiness, metrics.
+
+use crate::AppState;
+use crate::db::{self, DbError, migrate};
+use crate::error::{ApiError, ProblemKind};
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+/// The process is up and serving HTTP. Checks nothing else, so a database outage does not
+/// get healthy instances restarted.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready to serve: database reachable, migrations applied, signing keys loaded.
+/// 503 problem+json naming the failing checks otherwise.
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let database = db::run(&state.db, |conn| {
+        let pending = migrate::has_pending(conn)?;
+        Ok::<_, DbError>(pending)
+    })
+    .await;
+    let (database, migrations) = match database {
+        Ok(false) => (ok(), ok()),
+        Ok(true) => (
+            ok(),
+            failed("migrations are pending: run `procura migrate`"),
+        ),
+        Err(e) => (
+            failed(&e.to_string()),
+            failed("unknown: the database is unreachable"),
+        ),
+    };
+    let keys = &state.keys;
+    let signing_keys = json!({
+        "status": "ok",
+        "active_kid": keys.active().kid,
+        "published": keys.len(),
+    });
+    let checks = json!({
+        "database": database,
+        "migrations": migrations,
+        "signing_keys": signing_keys,
+    });
+    let failing: Vec<&str> = checks
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| v["status"] != "ok")
+                .map(|(k, _)| k.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    if failing.is_empty() {
+        Ok(HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks })))
+    } else {
+        Err(ApiError::new(
+            ProblemKind::NotReady,
+            format!("Not ready: {} failing.", failing.join(", ")),
+        )
+        .with_extensions(json!({ "checks": checks })))
+    }
+}
+
+fn ok() -> Value {
+    json!({ "status": "ok" })
+}
+
+fn failed(reason: &str) -> Value {
+    json!({ "status": "failed", "reason": reason })
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let text = state
+        .metrics
+        .render(&state.db)
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text))
+}

@@ -1,0 +1,132 @@
+//! Turning every kind of HTTP failure into RFC 9457 problem+json: extractor errors, unknown
+//! routes, wrong methods, and (as a safety net) any error response that slipped through
+//! without a problem body.
+
+use crate::error::{ApiError, PROBLEM_JSON, ProblemKind};
+use actix_web::dev::ServiceResponse;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| json_error(err, limit).into())
+}
+
+fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::new(
+                ProblemKind::PayloadTooLarge,
+                format!("The request body is larger than the {limit} bytes accepted."),
+            )
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "Send the request body as application/json.",
+        ),
+        // Well-formed JSON of the wrong shape (a field missing or of the wrong type).
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
+            ProblemKind::ValidationFailed,
+            format!("The JSON body does not have the expected fields: {e}."),
+        ),
+        JsonPayloadError::Deserialize(e) => ApiError::new(
+            ProblemKind::MalformedJson,
+            format!("The request body is not valid JSON: {e}."),
+        ),
+        other => ApiError::new(
+            ProblemKind::MalformedJson,
+            format!("The request body could not be read: {other}."),
+        ),
+    }
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err: PathError, _req| {
+        ApiError::new(
+            ProblemKind::InvalidPath,
+            format!("Invalid path parameter: {err}."),
+        )
+        .into()
+    })
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+        ApiError::new(
+            ProblemKind::InvalidQuery,
+            format!("Invalid query string: {err}."),
+        )
+        .into()
+    })
+}
+
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "No resource at {}.",
+        req.path()
+    )))
+}
+
+pub async fn method_not_allowed(
+    allowed: &'static [&'static str],
+) -> Result<HttpResponse, ApiError> {
+    let allow = allowed.join(", ");
+    let mut e = ApiError::new(
+        ProblemKind::MethodNotAllowed,
+        format!("This resource accepts only {allow}."),
+    );
+    e.allow = Some(allow);
+    Err(e)
+}
+
+/// The last line of defence: any error response without a problem body gets one.
+pub fn safety_net<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let replacement = match status {
+        StatusCode::NOT_FOUND => ApiError::not_found("No such resource.").error_response(),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            ProblemKind::PayloadTooLarge,
+            "The request body is too large.",
+        )
+        .error_response(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "Unsupported content type.",
+        )
+        .error_response(),
+        s if s.is_server_error() => {
+            ApiError::internal(format!("{s} response without a problem body")).error_response()
+        }
+        s => blank_problem(s),
+    };
+    let (req, _) = res.into_parts();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, replacement).map_into_right_body(),
+    ))
+}
+
+/// RFC 9457 `about:blank`: nothing to say beyond the status itself.
+fn blank_problem(status: StatusCode) -> HttpResponse {
+    let title = status.canonical_reason().unwrap_or("Error");
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
+        .body(
+            serde_json::json!({
+                "type": "about:blank",
+                "title": title,
+                "status": status.as_u16(),
+                "detail": title,
+            })
+            .to_string(),
+        )
+}

@@ -1,0 +1,148 @@
+//! procura: identity and delegation-authorization service for INPS online services.
+//!
+//! Map of the crate:
+//! - [`config`]: configuration (file + `PROCURA_*` environment), secrets redacted.
+//! - [`db`]: the one place that knows SQLite and PostgreSQL apart; pool, migrations,
+//!   the async→blocking bridge [`db::run`].
+//! - [`person`]: the codice fiscale and the persons registry (with its CSV import).
+//! - [`audit`]: the append-only, hash-chained audit log.
+//! - [`oauth`]: the OpenID Connect provider face; for now its signing keys.
+//! - [`http`]: every route in one list, thin handlers, middleware.
+//! - [`error`]: `ApiError` → RFC 9457 problem+json.
+//! - [`clock`]: the injected clock.
+//! - [`cli`]: the `procura` command line.
+
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod oauth;
+pub mod person;
+pub mod secret_file;
+pub mod telemetry;
+
+use crate::audit::AuditKey;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::metrics::Metrics;
+use crate::oauth::keys::{self, KeySet};
+use actix_web::HttpServer;
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Everything a request handler may need; cloned into each worker (all fields are shared).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: db::Pool,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<KeySet>,
+    pub audit_key: Arc<AuditKey>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What `AppState::init` should do to the database before use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply pending migrations (`serve` with `database.migrate_on_start`).
+    Apply,
+    /// Refuse to start while migrations are pending (the other commands).
+    Require,
+}
+
+impl AppState {
+    /// Opens the database, applies or checks migrations, and loads (in development,
+    /// creates) the signing keys and the audit key.
+    pub fn init(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        migrations: Migrations,
+    ) -> anyhow::Result<Self> {
+        let pool = db::build_pool(&config.database)
+            .with_context(|| format!("database {}", redacted_url(&config)))?;
+        {
+            let mut conn = pool.get().context("database connection")?;
+            match migrations {
+                Migrations::Apply => {
+                    for name in db::migrate::run_pending(&mut conn)? {
+                        tracing::info!(migration = %name, "applied migration");
+                    }
+                }
+                Migrations::Require => {
+                    if db::migrate::has_pending(&mut conn)? {
+                        anyhow::bail!(
+                            "the database has pending migrations: run `procura migrate` first"
+                        );
+                    }
+                }
+            }
+        }
+        let (key_set, created) =
+            keys::load_or_create_dev(&config.keys.dir, config.keys.generate_if_missing)?;
+        if let Some(kid) = created {
+            tracing::warn!(
+                %kid,
+                dir = %config.keys.dir.display(),
+                "created a DEVELOPMENT signing key; provision real keys in production"
+            );
+        }
+        let (audit_key, created) = AuditKey::load(&config)?;
+        if created {
+            tracing::warn!(
+                dir = %config.keys.dir.display(),
+                "created a DEVELOPMENT audit HMAC key; set audit.hmac_key in production"
+            );
+        }
+        Ok(Self {
+            config: Arc::new(config),
+            db: pool,
+            clock,
+            keys: Arc::new(key_set),
+            audit_key: Arc::new(audit_key),
+            metrics: Arc::new(Metrics::new()?),
+        })
+    }
+}
+
+fn redacted_url(config: &Config) -> String {
+    db::DatabaseUrl::parse(config.database.url.expose())
+        .map_or_else(|_| "(unparsable URL)".to_owned(), |u| u.to_string())
+}
+
+/// The HTTP server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+}
+
+impl Application {
+    /// Binds `server.bind` (port 0 picks a free port) with the given state.
+    pub fn build(state: AppState) -> anyhow::Result<Self> {
+        let bind = state.config.server.bind.clone();
+        let listener =
+            TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
+        let port = listener.local_addr()?.port();
+        let workers = match state.config.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let server = HttpServer::new(move || http::app(state.clone()))
+            .workers(workers)
+            .listen(listener)?
+            .run();
+        tracing::info!(%bind, port, workers, "procura listening");
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,29 @@
+//! Secret material on disk: random bytes from the system CSPRNG, files created owner-only.
+
+use std::io::Write;
+use std::path::Path;
+
+pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    let mut buf = [0_u8; N];
+    aws_lc_rs::rand::fill(&mut buf)
+        .map_err(|_| std::io::Error::other("the system random number generator failed"))?;
+    Ok(buf)
+}
+
+/// Creates `path` (and its directory) with mode 0600; fails if it already exists, so a
+/// key is never overwritten.
+pub fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
