@@ -1,0 +1,66 @@
+//! Every error of the REST API is RFC 9457 problem+json with a stable type.
+
+use crate::helpers::TestApp;
+use actix_web::test::TestRequest;
+
+const CHECK: &str = "/v1/codice-fiscale/check";
+
+#[actix_web::test]
+async fn broken_json_is_a_400_problem() {
+    let app = TestApp::spawn().await;
+    for body in ["{\"codice_fiscale\": ", "not json", "{\"codice_fiscale\": \"x\",}", ""] {
+        let r = app.post_json(CHECK, body).await;
+        let p = r.assert_problem(400, "malformed-json");
+        assert!(p["detail"].as_str().unwrap().contains("JSON"), "{p}");
+    }
+}
+
+#[actix_web::test]
+async fn json_of_the_wrong_shape_is_a_422_problem() {
+    let app = TestApp::spawn().await;
+    for body in ["{}", "{\"codice_fiscale\": 42}", "[]", "{\"codice_fiscale\": \"x\", \"extra\": 1}"] {
+        app.post_json(CHECK, body).await.assert_problem(422, "validation-failed");
+    }
+}
+
+#[actix_web::test]
+async fn a_body_that_is_not_json_is_a_415_problem() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .call(
+            TestRequest::post()
+                .uri(CHECK)
+                .insert_header(("content-type", "text/plain"))
+                .set_payload("RSSMRA85T10A562S"),
+        )
+        .await;
+    r.assert_problem(415, "unsupported-media-type");
+}
+
+#[actix_web::test]
+async fn oversized_bodies_are_a_413_problem_at_the_configured_limit() {
+    let app = TestApp::spawn_with(|c| c.server.body_limit_bytes = 64).await;
+    let small = format!("{{\"codice_fiscale\": \"{}\"}}", "RSSMRA85T10A562S");
+    assert_eq!(app.post_json(CHECK, &small).await.status, 200);
+    let big = format!("{{\"codice_fiscale\": \"{}\"}}", "X".repeat(100));
+    let p = app.post_json(CHECK, &big).await.assert_problem(413, "payload-too-large");
+    assert!(p["detail"].as_str().unwrap().contains("64"), "{p}");
+}
+
+#[actix_web::test]
+async fn unknown_routes_are_a_404_problem() {
+    let app = TestApp::spawn().await;
+    app.get("/v1/nothing/here").await.assert_problem(404, "not-found");
+    app.post_json("/v2/codice-fiscale/check", "{}").await.assert_problem(404, "not-found");
+}
+
+#[actix_web::test]
+async fn wrong_methods_are_a_405_problem_with_allow() {
+    let app = TestApp::spawn().await;
+    let r = app.call(TestRequest::delete().uri("/healthz")).await;
+    r.assert_problem(405, "method-not-allowed");
+    assert_eq!(r.header("allow"), Some("GET"));
+    let r = app.get(CHECK).await;
+    r.assert_problem(405, "method-not-allowed");
+    assert_eq!(r.header("allow"), Some("POST"));
+}
