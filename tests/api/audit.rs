@@ -16,10 +16,14 @@ pub fn all_records(conn: &mut DbConn) -> Vec<Record> {
 }
 
 fn event(n: usize) -> Event {
-    Event::new(Party::operator(&format!("op{n}")), "test.action", Outcome::Success)
-        .on_behalf_of(Party::system())
-        .request_id(format!("req-{n}"))
-        .detail(serde_json::json!({ "n": n }))
+    Event::new(
+        Party::operator(&format!("op{n}")),
+        "test.action",
+        Outcome::Success,
+    )
+    .on_behalf_of(Party::system())
+    .request_id(format!("req-{n}"))
+    .detail(serde_json::json!({ "n": n }))
 }
 
 /// Appends `n` records, one transaction each.
@@ -48,7 +52,9 @@ async fn tamper(app: &TestApp, statements: &'static [&'static str]) {
     let mut conn = app.conn();
     blocking(move || {
         let disable = match &*conn {
-            DbConn::Sqlite(_) => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+            DbConn::Sqlite(_) => {
+                "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;"
+            }
             DbConn::Postgres(_) => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change;",
         };
         diesel::connection::SimpleConnection::batch_execute(&mut *conn, disable).unwrap();
@@ -97,13 +103,17 @@ async fn a_record_exists_only_if_its_transaction_commits() {
             Err(DbError::Migration("the action failed".into()))
         });
         assert!(rolled_back.is_err());
-        conn.write_transaction(|c| audit::append(c, &key, now, event(2))).unwrap();
+        conn.write_transaction(|c| audit::append(c, &key, now, event(2)))
+            .unwrap();
     })
     .await;
     let mut conn = app.conn();
     let records = blocking(move || all_records(&mut conn)).await;
     assert_eq!(records.len(), 1);
-    assert_eq!((records[0].seq, records[0].actor.as_str()), (1, "operator:op2"));
+    assert_eq!(
+        (records[0].seq, records[0].actor.as_str()),
+        (1, "operator:op2")
+    );
     assert_eq!(verify(&app).await.unwrap().count, 1);
 }
 
@@ -113,7 +123,8 @@ async fn the_database_refuses_updates_and_deletes() {
     seed(&app, 1).await;
     let mut conn = app.conn();
     blocking(move || {
-        let update = diesel::sql_query("UPDATE audit_log SET outcome = 'denied'").execute(&mut conn);
+        let update =
+            diesel::sql_query("UPDATE audit_log SET outcome = 'denied'").execute(&mut conn);
         assert!(update.unwrap_err().to_string().contains("append-only"));
         let delete = diesel::sql_query("DELETE FROM audit_log").execute(&mut conn);
         assert!(delete.unwrap_err().to_string().contains("append-only"));
@@ -125,7 +136,11 @@ async fn the_database_refuses_updates_and_deletes() {
 async fn an_edited_field_is_detected() {
     let app = TestApp::spawn().await;
     seed(&app, 4).await;
-    tamper(&app, &["UPDATE audit_log SET outcome = 'denied' WHERE seq = 3"]).await;
+    tamper(
+        &app,
+        &["UPDATE audit_log SET outcome = 'denied' WHERE seq = 3"],
+    )
+    .await;
     assert_eq!(verify(&app).await, Err(Broken::Altered { seq: 3 }));
 }
 
@@ -134,7 +149,13 @@ async fn a_deleted_record_is_detected() {
     let app = TestApp::spawn().await;
     seed(&app, 4).await;
     tamper(&app, &["DELETE FROM audit_log WHERE seq = 2"]).await;
-    assert_eq!(verify(&app).await, Err(Broken::Missing { expected: 2, found: 3 }));
+    assert_eq!(
+        verify(&app).await,
+        Err(Broken::Missing {
+            expected: 2,
+            found: 3
+        })
+    );
 }
 
 #[actix_web::test]
@@ -158,7 +179,10 @@ async fn a_truncated_tail_is_detected() {
     let app = TestApp::spawn().await;
     seed(&app, 4).await;
     tamper(&app, &["DELETE FROM audit_log WHERE seq = 4"]).await;
-    assert_eq!(verify(&app).await, Err(Broken::HeadMismatch { last: 3, head: 4 }));
+    assert_eq!(
+        verify(&app).await,
+        Err(Broken::HeadMismatch { last: 3, head: 4 })
+    );
 }
 
 #[actix_web::test]
@@ -223,7 +247,11 @@ async fn the_verify_command_prints_the_count_or_names_the_broken_record() {
     assert!(ok, "{text}");
     assert!(text.contains("audit log intact: 3 records"), "{text}");
 
-    tamper(&app, &["UPDATE audit_log SET actor = 'operator:someone-else' WHERE seq = 2"]).await;
+    tamper(
+        &app,
+        &["UPDATE audit_log SET actor = 'operator:someone-else' WHERE seq = 2"],
+    )
+    .await;
     let (ok, text) = verify_cli(&app).await;
     assert!(!ok, "{text}");
     assert!(text.contains("record #2 has been altered"), "{text}");

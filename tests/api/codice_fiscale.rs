@@ -5,7 +5,11 @@ use crate::helpers::TestApp;
 const CHECK: &str = "/v1/codice-fiscale/check";
 
 async fn check(app: &TestApp, code: &str) -> crate::helpers::TestResponse {
-    app.post_json(CHECK, &serde_json::json!({ "codice_fiscale": code }).to_string()).await
+    app.post_json(
+        CHECK,
+        &serde_json::json!({ "codice_fiscale": code }).to_string(),
+    )
+    .await
 }
 
 #[actix_web::test]
@@ -26,7 +30,10 @@ async fn a_valid_code_is_decoded() {
 async fn the_century_follows_the_clock() {
     let app = TestApp::spawn().await; // clock: 2026-11-22
     // Born 2024 (yy=24 is not in the future), a woman (day 41 = 1st), in Italy.
-    let code = format!("BNCLRA24A41H501{}", procura::person::codice_fiscale::check_character("BNCLRA24A41H501").unwrap());
+    let code = format!(
+        "BNCLRA24A41H501{}",
+        procura::person::codice_fiscale::check_character("BNCLRA24A41H501").unwrap()
+    );
     let body = check(&app, &code).await.json();
     assert_eq!(body["birth_date"], "2024-01-01", "{body}");
     assert_eq!(body["sex"], "F");
@@ -42,7 +49,9 @@ async fn a_wrong_code_gets_the_precise_reason_in_italian() {
         ("12345678901", "numeric_code", ""),
     ];
     for (code, reason, words) in cases {
-        let p = check(&app, code).await.assert_problem(422, "invalid-codice-fiscale");
+        let p = check(&app, code)
+            .await
+            .assert_problem(422, "invalid-codice-fiscale");
         assert_eq!(p["reason"], reason, "{code}: {p}");
         let detail = p["detail"].as_str().unwrap();
         assert!(detail.starts_with("Codice fiscale non valido"), "{detail}");
@@ -53,7 +62,9 @@ async fn a_wrong_code_gets_the_precise_reason_in_italian() {
 #[actix_web::test]
 async fn an_empty_code_is_a_validation_problem_naming_the_field() {
     let app = TestApp::spawn().await;
-    let p = check(&app, "").await.assert_problem(422, "validation-failed");
+    let p = check(&app, "")
+        .await
+        .assert_problem(422, "validation-failed");
     assert_eq!(p["errors"][0]["field"], "codice_fiscale", "{p}");
     assert_eq!(p["errors"][0]["message"], "indicare il codice fiscale");
 }

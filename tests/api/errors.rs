@@ -8,7 +8,12 @@ const CHECK: &str = "/v1/codice-fiscale/check";
 #[actix_web::test]
 async fn broken_json_is_a_400_problem() {
     let app = TestApp::spawn().await;
-    for body in ["{\"codice_fiscale\": ", "not json", "{\"codice_fiscale\": \"x\",}", ""] {
+    for body in [
+        "{\"codice_fiscale\": ",
+        "not json",
+        "{\"codice_fiscale\": \"x\",}",
+        "",
+    ] {
         let r = app.post_json(CHECK, body).await;
         let p = r.assert_problem(400, "malformed-json");
         assert!(p["detail"].as_str().unwrap().contains("JSON"), "{p}");
@@ -18,8 +23,15 @@ async fn broken_json_is_a_400_problem() {
 #[actix_web::test]
 async fn json_of_the_wrong_shape_is_a_422_problem() {
     let app = TestApp::spawn().await;
-    for body in ["{}", "{\"codice_fiscale\": 42}", "[]", "{\"codice_fiscale\": \"x\", \"extra\": 1}"] {
-        app.post_json(CHECK, body).await.assert_problem(422, "validation-failed");
+    for body in [
+        "{}",
+        "{\"codice_fiscale\": 42}",
+        "[]",
+        "{\"codice_fiscale\": \"x\", \"extra\": 1}",
+    ] {
+        app.post_json(CHECK, body)
+            .await
+            .assert_problem(422, "validation-failed");
     }
 }
 
@@ -43,15 +55,22 @@ async fn oversized_bodies_are_a_413_problem_at_the_configured_limit() {
     let small = format!("{{\"codice_fiscale\": \"{}\"}}", "RSSMRA85T10A562S");
     assert_eq!(app.post_json(CHECK, &small).await.status, 200);
     let big = format!("{{\"codice_fiscale\": \"{}\"}}", "X".repeat(100));
-    let p = app.post_json(CHECK, &big).await.assert_problem(413, "payload-too-large");
+    let p = app
+        .post_json(CHECK, &big)
+        .await
+        .assert_problem(413, "payload-too-large");
     assert!(p["detail"].as_str().unwrap().contains("64"), "{p}");
 }
 
 #[actix_web::test]
 async fn unknown_routes_are_a_404_problem() {
     let app = TestApp::spawn().await;
-    app.get("/v1/nothing/here").await.assert_problem(404, "not-found");
-    app.post_json("/v2/codice-fiscale/check", "{}").await.assert_problem(404, "not-found");
+    app.get("/v1/nothing/here")
+        .await
+        .assert_problem(404, "not-found");
+    app.post_json("/v2/codice-fiscale/check", "{}")
+        .await
+        .assert_problem(404, "not-found");
 }
 
 #[actix_web::test]

@@ -38,9 +38,8 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn text(&self) -> String {
@@ -55,9 +54,16 @@ impl TestResponse {
     #[track_caller]
     pub fn assert_problem(&self, status: u16, slug: &str) -> serde_json::Value {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
-        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
         let p = self.json();
-        assert_eq!(p["type"], format!("https://procura.inps.it/problems/{slug}"), "{p}");
+        assert_eq!(
+            p["type"],
+            format!("https://procura.inps.it/problems/{slug}"),
+            "{p}"
+        );
         assert_eq!(p["status"], status, "{p}");
         assert!(p["title"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
         assert!(p["detail"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
@@ -80,7 +86,9 @@ impl TestApp {
         config.keys.dir = dirs.path().join("keys");
         config.audit.hmac_key = Some(Secret::from(AUDIT_KEY_HEX));
         adjust(&mut config);
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()));
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
+        ));
         let cfg = config.clone();
         let clock_dyn: Arc<dyn procura::clock::Clock> = clock.clone();
         let state = actix_web::rt::task::spawn_blocking(move || {
@@ -98,7 +106,6 @@ impl TestApp {
         }
     }
 
-
     /// The database URL, for running the `procura` binary against the same database.
     pub fn database_url(&self) -> &str {
         self.config.database.url.expose()
@@ -113,8 +120,15 @@ impl TestApp {
         let resp = test::call_service(&app, req.to_request()).await;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = to_bytes(resp.into_body()).await.unwrap_or_default().to_vec();
-        TestResponse { status, headers, body }
+        let body = to_bytes(resp.into_body())
+            .await
+            .unwrap_or_default()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -146,7 +160,9 @@ impl TestDb {
                 let name = format!("procura_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = PgConnection::establish(&admin)
                     .unwrap_or_else(|e| panic!("TEST_DATABASE_URL unreachable: {e}"));
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .unwrap();
                 Self {
                     url: with_database(&admin, &name),
                     postgres: Some((admin, name)),
@@ -177,7 +193,9 @@ impl Drop for TestDb {
 
 /// `postgres://u@h:5432/admin?x=y` → `postgres://u@h:5432/<name>?x=y`.
 fn with_database(admin: &str, name: &str) -> String {
-    let (base, query) = admin.split_once('?').map_or((admin, None), |(b, q)| (b, Some(q)));
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let root = match base[scheme_end..].find('/') {
         Some(i) => &base[..scheme_end + i],

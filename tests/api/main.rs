@@ -9,3 +9,4 @@ mod ops;
 mod audit;
 mod persons_import;
 mod migrations;
+mod cli;

@@ -13,13 +13,24 @@ async fn up_down_up() {
     let mut conn = app.conn();
     blocking(move || {
         let tables_up = tables(&mut conn);
-        assert!(tables_up.contains("persons") && tables_up.contains("audit_log"), "{tables_up:?}");
+        assert!(
+            tables_up.contains("persons") && tables_up.contains("audit_log"),
+            "{tables_up:?}"
+        );
         let reverted = migrate::revert_all(&mut conn).unwrap();
-        assert_eq!(reverted.len(), migrate::names(&migrate::SQLITE).unwrap().len());
+        assert_eq!(
+            reverted.len(),
+            migrate::names(&migrate::SQLITE).unwrap().len()
+        );
         assert!(migrate::has_pending(&mut conn).unwrap());
-        let left: BTreeSet<String> =
-            tables(&mut conn).into_iter().filter(|t| !t.starts_with("__diesel")).collect();
-        assert!(left.is_empty(), "down migrations left tables behind: {left:?}");
+        let left: BTreeSet<String> = tables(&mut conn)
+            .into_iter()
+            .filter(|t| !t.starts_with("__diesel"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "down migrations left tables behind: {left:?}"
+        );
         migrate::run_pending(&mut conn).unwrap();
         assert!(!migrate::has_pending(&mut conn).unwrap());
         assert_eq!(tables(&mut conn), tables_up);
@@ -36,7 +47,9 @@ async fn up_down_up() {
 #[test]
 fn both_trees_have_the_same_migration_names() {
     let dir_names = |backend: &str| -> Vec<String> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -48,7 +61,10 @@ fn both_trees_have_the_same_migration_names() {
     let sqlite = dir_names("sqlite");
     assert!(!sqlite.is_empty());
     assert_eq!(sqlite, dir_names("postgres"));
-    assert_eq!(migrate::names(&migrate::SQLITE).unwrap(), migrate::names(&migrate::POSTGRES).unwrap());
+    assert_eq!(
+        migrate::names(&migrate::SQLITE).unwrap(),
+        migrate::names(&migrate::POSTGRES).unwrap()
+    );
     for name in &sqlite {
         for backend in ["sqlite", "postgres"] {
             for file in ["up.sql", "down.sql"] {
@@ -102,8 +118,12 @@ struct Count {
 
 fn tables(conn: &mut DbConn) -> BTreeSet<String> {
     let sql = match conn {
-        DbConn::Sqlite(_) => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        DbConn::Postgres(_) => "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()",
+        DbConn::Sqlite(_) => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+        DbConn::Postgres(_) => {
+            "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
+        }
     };
     diesel::sql_query(sql)
         .load::<Name>(conn)

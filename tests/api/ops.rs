@@ -21,7 +21,10 @@ async fn readyz_names_each_check() {
     for check in ["database", "migrations", "signing_keys"] {
         assert_eq!(body["checks"][check]["status"], "ok", "{check}: {body}");
     }
-    assert_eq!(body["checks"]["signing_keys"]["active_kid"], app.state.keys.active().kid);
+    assert_eq!(
+        body["checks"]["signing_keys"]["active_kid"],
+        app.state.keys.active().kid
+    );
 }
 
 #[actix_web::test]
@@ -66,7 +69,10 @@ async fn metrics_count_requests_per_route_and_status() {
         r#"procura_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 2"#,
         "procura_db_pool_max_size 4",
     ] {
-        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
     }
     assert!(text.contains("procura_db_pool_connections "), "{text}");
 }
@@ -79,12 +85,20 @@ async fn every_response_carries_a_request_id() {
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 
     let echoed = app
-        .call(TestRequest::get().uri("/healthz").insert_header(("x-request-id", "trace-42.a_b")))
+        .call(
+            TestRequest::get()
+                .uri("/healthz")
+                .insert_header(("x-request-id", "trace-42.a_b")),
+        )
         .await;
     assert_eq!(echoed.header("x-request-id"), Some("trace-42.a_b"));
 
     let replaced = app
-        .call(TestRequest::get().uri("/healthz").insert_header(("x-request-id", "a b;c")))
+        .call(
+            TestRequest::get()
+                .uri("/healthz")
+                .insert_header(("x-request-id", "a b;c")),
+        )
         .await;
     assert_ne!(replaced.header("x-request-id"), Some("a b;c"));
 

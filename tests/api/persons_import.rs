@@ -14,11 +14,17 @@ pub fn cf(first15: &str) -> String {
 const HEADER: &str = "codice_fiscale,cognome,nome,data_nascita,sesso,indirizzo,cap,comune,provincia,cellulare,email,pec";
 
 fn mario() -> String {
-    format!("{},Rossi,Mario,1985-12-10,M,Via Roma 1,00100,Roma,RM,333 123 4567,Mario.Rossi@example.it,", cf("RSSMRA85T10H501"))
+    format!(
+        "{},Rossi,Mario,1985-12-10,M,Via Roma 1,00100,Roma,RM,333 123 4567,Mario.Rossi@example.it,",
+        cf("RSSMRA85T10H501")
+    )
 }
 
 fn laura() -> String {
-    format!("{},Bianchi,Laura,01/01/2024,F,Corso Italia 5,20100,Milano,mi,,,laura.pec@pec.example.it", cf("BNCLRA24A41F205"))
+    format!(
+        "{},Bianchi,Laura,01/01/2024,F,Corso Italia 5,20100,Milano,mi,,,laura.pec@pec.example.it",
+        cf("BNCLRA24A41F205")
+    )
 }
 
 async fn import(app: &TestApp, csv: String) -> Result<ImportReport, ImportError> {
@@ -27,7 +33,14 @@ async fn import(app: &TestApp, csv: String) -> Result<ImportReport, ImportError>
     let now = app.clock_now();
     blocking(move || {
         let mut conn = pool.get().unwrap();
-        import_csv(&mut conn, &key, csv.as_bytes(), "test.csv", Party::cli("tester"), now)
+        import_csv(
+            &mut conn,
+            &key,
+            csv.as_bytes(),
+            "test.csv",
+            Party::cli("tester"),
+            now,
+        )
     })
     .await
 }
@@ -40,13 +53,18 @@ async fn count(app: &TestApp) -> i64 {
 #[actix_web::test]
 async fn a_valid_file_is_imported_with_normalised_contacts() {
     let app = TestApp::spawn().await;
-    let report = import(&app, format!("{HEADER}\n{}\n{}\n", mario(), laura())).await.unwrap();
+    let report = import(&app, format!("{HEADER}\n{}\n{}\n", mario(), laura()))
+        .await
+        .unwrap();
     assert_eq!((report.rows, report.inserted, report.updated), (2, 2, 0));
 
     let mut conn = app.conn();
     let code = cf("RSSMRA85T10H501");
     let p = blocking(move || registry::find(&mut conn, &code).unwrap().unwrap()).await;
-    assert_eq!((p.family_name.as_str(), p.given_name.as_str()), ("Rossi", "Mario"));
+    assert_eq!(
+        (p.family_name.as_str(), p.given_name.as_str()),
+        ("Rossi", "Mario")
+    );
     assert_eq!(p.birth_date.to_string(), "1985-12-10");
     assert_eq!(p.mobile.as_deref(), Some("+393331234567"));
     assert_eq!(p.email.as_deref(), Some("mario.rossi@example.it"));
@@ -62,15 +80,22 @@ async fn a_valid_file_is_imported_with_normalised_contacts() {
 #[actix_web::test]
 async fn reimporting_updates_instead_of_duplicating() {
     let app = TestApp::spawn().await;
-    import(&app, format!("{HEADER}\n{}\n", mario())).await.unwrap();
+    import(&app, format!("{HEADER}\n{}\n", mario()))
+        .await
+        .unwrap();
     let moved = mario().replace("Via Roma 1,00100,Roma,RM", "Via Po 2,10100,Torino,TO");
-    let report = import(&app, format!("{HEADER}\n{moved}\n{}\n", laura())).await.unwrap();
+    let report = import(&app, format!("{HEADER}\n{moved}\n{}\n", laura()))
+        .await
+        .unwrap();
     assert_eq!((report.rows, report.inserted, report.updated), (2, 1, 1));
     assert_eq!(count(&app).await, 2);
     let mut conn = app.conn();
     let code = cf("RSSMRA85T10H501");
     let p = blocking(move || registry::find(&mut conn, &code).unwrap().unwrap()).await;
-    assert_eq!((p.address.as_str(), p.municipality.as_str()), ("Via Po 2", "Torino"));
+    assert_eq!(
+        (p.address.as_str(), p.municipality.as_str()),
+        ("Via Po 2", "Torino")
+    );
     assert!(p.updated_at >= p.created_at);
 }
 
@@ -84,7 +109,10 @@ async fn one_bad_row_rejects_the_whole_file_and_every_bad_row_is_reported() {
         "{},,Mario,1985-13-40,X,,0010,Roma,Roma,06 123,not-an-email,\n",
         cf("RSSMRA85T10H501")
     );
-    let csv = format!("{HEADER}\n{}\n{bad_check}\n{wrong_date}\n{wrong_sex}\n{many}", laura());
+    let csv = format!(
+        "{HEADER}\n{}\n{bad_check}\n{wrong_date}\n{wrong_sex}\n{many}",
+        laura()
+    );
     let Err(ImportError::Rejected(report)) = import(&app, csv).await else {
         panic!("expected a rejection");
     };
@@ -101,12 +129,34 @@ async fn one_bad_row_rejects_the_whole_file_and_every_bad_row_is_reported() {
             .collect()
     };
     assert_eq!(lines(2), Vec::<String>::new(), "line 2 is valid");
-    assert!(lines(3)[0].starts_with("codice_fiscale: wrong_check_character"), "{:?}", lines(3));
-    assert_eq!(lines(4), ["data_nascita: the birth date differs from the one in the codice fiscale"]);
-    assert_eq!(lines(5), ["sesso: the sex differs from the one in the codice fiscale"]);
+    assert!(
+        lines(3)[0].starts_with("codice_fiscale: wrong_check_character"),
+        "{:?}",
+        lines(3)
+    );
+    assert_eq!(
+        lines(4),
+        ["data_nascita: the birth date differs from the one in the codice fiscale"]
+    );
+    assert_eq!(
+        lines(5),
+        ["sesso: the sex differs from the one in the codice fiscale"]
+    );
     let six = lines(6).join("\n");
-    for column in ["cognome", "data_nascita", "sesso", "indirizzo", "cap", "provincia", "cellulare", "email"] {
-        assert!(six.contains(&format!("{column}:")), "line 6 lacks {column}:\n{six}");
+    for column in [
+        "cognome",
+        "data_nascita",
+        "sesso",
+        "indirizzo",
+        "cap",
+        "provincia",
+        "cellulare",
+        "email",
+    ] {
+        assert!(
+            six.contains(&format!("{column}:")),
+            "line 6 lacks {column}:\n{six}"
+        );
     }
 }
 
@@ -114,7 +164,9 @@ async fn one_bad_row_rejects_the_whole_file_and_every_bad_row_is_reported() {
 async fn a_refused_import_is_audited_as_a_failure() {
     let app = TestApp::spawn().await;
     let _ = import(&app, format!("{HEADER}\n{}\nbroken\n", mario())).await;
-    let report = import(&app, format!("{HEADER}\n{}\n", mario())).await.unwrap();
+    let report = import(&app, format!("{HEADER}\n{}\n", mario()))
+        .await
+        .unwrap();
     assert_eq!(report.inserted, 1);
     let mut conn = app.conn();
     let key = app.state.audit_key.clone();
@@ -124,11 +176,22 @@ async fn a_refused_import_is_audited_as_a_failure() {
         crate::audit::all_records(&mut conn)
     })
     .await;
-    let outcomes: Vec<(&str, &str)> =
-        records.iter().map(|r| (r.action.as_str(), r.outcome.as_str())).collect();
-    assert_eq!(outcomes, [("persons.import", "failure"), ("persons.import", "success")]);
+    let outcomes: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.action.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("persons.import", "failure"), ("persons.import", "success")]
+    );
     assert_eq!(records[0].actor, "cli:tester");
-    assert!(records[1].detail.as_deref().unwrap().contains("\"inserted\":1"));
+    assert!(
+        records[1]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("\"inserted\":1")
+    );
 }
 
 #[actix_web::test]
@@ -147,23 +210,50 @@ async fn rows_with_the_wrong_number_of_fields_or_bad_utf8_are_reported() {
     let now = app.clock_now();
     let result = blocking(move || {
         let mut conn = pool.get().unwrap();
-        import_csv(&mut conn, &key, csv.as_slice(), "t.csv", Party::cli("t"), now)
+        import_csv(
+            &mut conn,
+            &key,
+            csv.as_slice(),
+            "t.csv",
+            Party::cli("t"),
+            now,
+        )
     })
     .await;
-    let Err(ImportError::Rejected(report)) = result else { panic!("expected a rejection") };
+    let Err(ImportError::Rejected(report)) = result else {
+        panic!("expected a rejection")
+    };
     assert_eq!(report.errors[0].line, 3);
-    assert!(report.errors[0].reason.contains("fields"), "{:?}", report.errors);
-    assert!(report.errors.iter().any(|e| e.line == 4), "{:?}", report.errors);
+    assert!(
+        report.errors[0].reason.contains("fields"),
+        "{:?}",
+        report.errors
+    );
+    assert!(
+        report.errors.iter().any(|e| e.line == 4),
+        "{:?}",
+        report.errors
+    );
 }
 
 #[actix_web::test]
 async fn headers_are_checked_before_any_row() {
     let app = TestApp::spawn().await;
-    let missing = import(&app, "codice_fiscale,cognome\nX,Y\n".into()).await.unwrap_err();
+    let missing = import(&app, "codice_fiscale,cognome\nX,Y\n".into())
+        .await
+        .unwrap_err();
     let text = missing.to_string();
-    assert!(text.contains("missing required column") && text.contains("data_nascita"), "{text}");
-    let unknown = import(&app, format!("{HEADER},telefono\n")).await.unwrap_err();
-    assert!(unknown.to_string().contains("unknown column `telefono`"), "{unknown}");
+    assert!(
+        text.contains("missing required column") && text.contains("data_nascita"),
+        "{text}"
+    );
+    let unknown = import(&app, format!("{HEADER},telefono\n"))
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("unknown column `telefono`"),
+        "{unknown}"
+    );
     let twice = import(&app, format!("{HEADER},nome\n")).await.unwrap_err();
     assert!(twice.to_string().contains("appears twice"), "{twice}");
 }
@@ -172,7 +262,12 @@ async fn headers_are_checked_before_any_row() {
 async fn spreadsheet_exports_with_semicolons_a_bom_and_any_column_order_work() {
     let app = TestApp::spawn().await;
     let header = "nome;cognome;codice_fiscale;data_nascita;sesso;indirizzo;cap;comune;provincia";
-    let row = format!("Mario;Rossi;{};10/12/1985;M;Via Roma, 1;00100;Roma;RM", cf("RSSMRA85T10H501"));
-    let report = import(&app, format!("\u{FEFF}{header}\r\n{row}\r\n")).await.unwrap();
+    let row = format!(
+        "Mario;Rossi;{};10/12/1985;M;Via Roma, 1;00100;Roma;RM",
+        cf("RSSMRA85T10H501")
+    );
+    let report = import(&app, format!("\u{FEFF}{header}\r\n{row}\r\n"))
+        .await
+        .unwrap();
     assert_eq!(report.inserted, 1);
 }
