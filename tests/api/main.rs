@@ -2,11 +2,12 @@
 //! throwaway database (SQLite by default, PostgreSQL when TEST_DATABASE_URL is set).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod helpers;
+mod audit;
+mod cli;
 mod codice_fiscale;
 mod errors;
-mod ops;
-mod audit;
-mod persons_import;
+mod helpers;
 mod migrations;
-mod cli;
+mod openapi;
+mod ops;
+mod persons_import;

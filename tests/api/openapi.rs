@@ -1,0 +1,336 @@
+//! openapi.yaml against the code: every route served is documented and nothing else is,
+//! every problem type the code can emit is listed (with its status and title), and every
+//! operation documents its errors as problem+json. No server needed.
+
+use procura::error::ProblemKind;
+use procura::http::ROUTES;
+use procura::person::CodiceFiscaleError;
+use procura::person::codice_fiscale::CharacterKind;
+use std::collections::{BTreeMap, BTreeSet};
+use yaml_rust2::{Yaml, YamlLoader};
+
+const SPEC: &str = "openapi.yaml";
+const PROBLEM_JSON: &str = "application/problem+json";
+const TYPE_BASE: &str = "https://procura.inps.it/problems/";
+const ABOUT_BLANK: &str = "about:blank";
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn spec() -> Yaml {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SPEC);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut docs = YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
+    assert_eq!(docs.len(), 1, "{SPEC} must hold exactly one YAML document");
+    docs.remove(0)
+}
+
+/// A mapping key as text; response codes may be written `200` or `'200'`.
+fn key_text(key: &Yaml) -> String {
+    match key {
+        Yaml::String(s) | Yaml::Real(s) => s.clone(),
+        Yaml::Integer(i) => i.to_string(),
+        Yaml::Boolean(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn entries(node: &Yaml) -> Vec<(String, &Yaml)> {
+    node.as_hash()
+        .map(|h| h.iter().map(|(k, v)| (key_text(k), v)).collect())
+        .unwrap_or_default()
+}
+
+/// Follows local `$ref`s (`#/components/...`) until a node that is not a reference.
+fn resolve<'a>(root: &'a Yaml, mut node: &'a Yaml) -> &'a Yaml {
+    for _ in 0..16 {
+        let Some(reference) = node["$ref"].as_str() else {
+            return node;
+        };
+        let pointer = reference
+            .strip_prefix("#/")
+            .unwrap_or_else(|| panic!("{SPEC}: only local references are supported: {reference}"));
+        let mut target = root;
+        for part in pointer.split('/') {
+            target = &target[part.replace("~1", "/").replace("~0", "~").as_str()];
+        }
+        assert!(
+            !target.is_badvalue(),
+            "{SPEC}: `$ref: {reference}` points at nothing"
+        );
+        node = target;
+    }
+    panic!("{SPEC}: reference loop at {node:?}");
+}
+
+/// Every operation: (METHOD, path, operation node).
+fn operations(root: &Yaml) -> Vec<(String, String, &Yaml)> {
+    let paths = &root["paths"];
+    assert!(paths.is_hash(), "{SPEC} has no `paths` mapping");
+    let mut ops = Vec::new();
+    for (path, item) in entries(paths) {
+        for (method, op) in entries(item) {
+            if HTTP_METHODS.contains(&method.as_str()) {
+                ops.push((method.to_uppercase(), path.clone(), op));
+            }
+        }
+    }
+    ops
+}
+
+fn listed(set: &BTreeSet<String>) -> String {
+    if set.is_empty() {
+        "  (none)".to_owned()
+    } else {
+        set.iter().map(|s| format!("  {s}\n")).collect()
+    }
+}
+
+#[test]
+fn every_route_is_documented_and_every_documented_operation_is_served() {
+    let root = spec();
+    let served: BTreeSet<String> = ROUTES.iter().map(|(m, p)| format!("{m} {p}")).collect();
+    let documented: BTreeSet<String> = operations(&root)
+        .iter()
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    let undocumented: BTreeSet<String> = served.difference(&documented).cloned().collect();
+    let phantom: BTreeSet<String> = documented.difference(&served).cloned().collect();
+    assert!(
+        undocumented.is_empty() && phantom.is_empty(),
+        "{SPEC} and procura::http::ROUTES disagree.\n\
+         Served but missing from {SPEC} (document them):\n{}\
+         In {SPEC} but not served (remove them, or add the route):\n{}",
+        listed(&undocumented),
+        listed(&phantom),
+    );
+}
+
+#[test]
+fn every_problem_kind_is_listed_with_its_status_and_title() {
+    let root = spec();
+    let list = root["x-problem-types"].as_vec().unwrap_or_else(|| {
+        panic!("{SPEC} has no top-level `x-problem-types` list");
+    });
+
+    let mut documented: BTreeMap<String, &Yaml> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for entry in list {
+        let Some(uri) = entry["type"].as_str() else {
+            problems.push(format!("an entry has no `type`: {entry:?}"));
+            continue;
+        };
+        if entry["when"].as_str().is_none_or(|w| w.trim().is_empty()) {
+            problems.push(format!("{uri}: no `when` saying when it happens"));
+        }
+        if documented.insert(uri.to_owned(), entry).is_some() {
+            problems.push(format!("{uri}: listed twice"));
+        }
+    }
+
+    for kind in ProblemKind::ALL {
+        let uri = kind.type_uri();
+        let status = i64::from(kind.status().as_u16());
+        let Some(entry) = documented.remove(&uri) else {
+            problems.push(format!(
+                "{uri} ({kind:?}, {status}): missing from x-problem-types"
+            ));
+            continue;
+        };
+        if entry["status"].as_i64() != Some(status) {
+            problems.push(format!(
+                "{uri}: status is {:?} in {SPEC}, {status} in the code",
+                entry["status"]
+            ));
+        }
+        if entry["title"].as_str() != Some(kind.title()) {
+            problems.push(format!(
+                "{uri}: title is {:?} in {SPEC}, {:?} in the code",
+                entry["title"],
+                kind.title()
+            ));
+        }
+    }
+    // The safety net (src/http/problems.rs) emits about:blank for unusual statuses.
+    if documented.remove(ABOUT_BLANK).is_none() {
+        problems.push(format!("{ABOUT_BLANK}: missing from x-problem-types"));
+    }
+    for uri in documented.keys() {
+        problems.push(format!(
+            "{uri}: listed in x-problem-types but no ProblemKind has it"
+        ));
+    }
+
+    assert!(
+        problems.is_empty(),
+        "x-problem-types in {SPEC} does not match procura::error::ProblemKind:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// Every `https://procura.inps.it/problems/...` written anywhere (descriptions, examples,
+/// `const`s) names a problem type the code has, so a renamed type cannot linger in the prose.
+#[test]
+fn every_problem_type_mentioned_in_the_spec_exists() {
+    fn collect(node: &Yaml, out: &mut BTreeSet<String>) {
+        match node {
+            Yaml::String(s) => {
+                for (at, _) in s.match_indices(TYPE_BASE) {
+                    let slug: String = s
+                        .get(at + TYPE_BASE.len()..)
+                        .unwrap_or_default()
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .collect();
+                    out.insert(format!("{TYPE_BASE}{slug}"));
+                }
+            }
+            Yaml::Array(items) => items.iter().for_each(|i| collect(i, out)),
+            Yaml::Hash(h) => h.iter().for_each(|(k, v)| {
+                collect(k, out);
+                collect(v, out);
+            }),
+            _ => {}
+        }
+    }
+    let mut mentioned = BTreeSet::new();
+    collect(&spec(), &mut mentioned);
+    let known: BTreeSet<String> = ProblemKind::ALL.iter().map(|k| k.type_uri()).collect();
+    let unknown: BTreeSet<String> = mentioned.difference(&known).cloned().collect();
+    assert!(
+        unknown.is_empty(),
+        "{SPEC} mentions problem types no ProblemKind has:\n{}",
+        listed(&unknown)
+    );
+}
+
+#[test]
+fn every_operation_has_a_unique_id_and_documents_a_problem_json_4xx() {
+    let root = spec();
+    let mut problems = Vec::new();
+    let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (method, path, op) in operations(&root) {
+        let name = format!("{method} {path}");
+        match op["operationId"].as_str() {
+            Some(id) if !id.trim().is_empty() => {
+                ids.entry(id.to_owned()).or_default().push(name.clone());
+            }
+            _ => problems.push(format!("{name}: no operationId")),
+        }
+        for field in ["summary", "description"] {
+            if op[field].as_str().is_none_or(|s| s.trim().is_empty()) {
+                problems.push(format!("{name}: no {field}"));
+            }
+        }
+        let responses = entries(&op["responses"]);
+        if responses.is_empty() {
+            problems.push(format!("{name}: no responses"));
+        }
+        let mut has_problem_4xx = false;
+        for (code, response) in responses {
+            let response = resolve(&root, response);
+            let content = &response["content"];
+            let media: Vec<String> = entries(content).into_iter().map(|(m, _)| m).collect();
+            let is_error = code.starts_with('4') || code.starts_with('5');
+            if is_error {
+                if media != [PROBLEM_JSON] {
+                    problems.push(format!(
+                        "{name} {code}: an error response must be {PROBLEM_JSON} only, is {media:?}"
+                    ));
+                } else if resolve(&root, &content[PROBLEM_JSON]["schema"]).is_badvalue() {
+                    problems.push(format!("{name} {code}: {PROBLEM_JSON} without a schema"));
+                }
+                has_problem_4xx |= code.starts_with('4') && media == [PROBLEM_JSON];
+            } else if media.is_empty() {
+                problems.push(format!("{name} {code}: no content"));
+            }
+            if resolve(&root, &response["headers"]["X-Request-Id"]).is_badvalue() {
+                problems.push(format!(
+                    "{name} {code}: no X-Request-Id header (every response carries one)"
+                ));
+            }
+            if code == "405" && resolve(&root, &response["headers"]["Allow"]).is_badvalue() {
+                problems.push(format!("{name} 405: no Allow header"));
+            }
+        }
+        if !has_problem_4xx {
+            problems.push(format!(
+                "{name}: documents no 4xx response with {PROBLEM_JSON}"
+            ));
+        }
+    }
+    for (id, used_by) in ids {
+        if used_by.len() > 1 {
+            problems.push(format!(
+                "operationId {id:?} is used by {}",
+                used_by.join(" and ")
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "operations in {SPEC}:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// The `reason` values of `invalid-codice-fiscale` are exactly `CodiceFiscaleError::reason`.
+#[test]
+fn invalid_codice_fiscale_reasons_match_the_code() {
+    let every_error = [
+        CodiceFiscaleError::WrongLength { found: 0 },
+        CodiceFiscaleError::NumericCode,
+        CodiceFiscaleError::InvalidCharacter {
+            position: 1,
+            found: '1',
+            expected: CharacterKind::Letter,
+        },
+        CodiceFiscaleError::InvalidMonth { found: 'Z' },
+        CodiceFiscaleError::InvalidDay { day: 0 },
+        CodiceFiscaleError::NonexistentDate {
+            day: 31,
+            month: 4,
+            year: 0,
+        },
+        CodiceFiscaleError::WrongCheckCharacter {
+            expected: 'A',
+            found: 'B',
+        },
+    ];
+    // Fails to compile when a variant is added: add it to `every_error` above too.
+    for e in &every_error {
+        match e {
+            CodiceFiscaleError::WrongLength { .. }
+            | CodiceFiscaleError::NumericCode
+            | CodiceFiscaleError::InvalidCharacter { .. }
+            | CodiceFiscaleError::InvalidMonth { .. }
+            | CodiceFiscaleError::InvalidDay { .. }
+            | CodiceFiscaleError::NonexistentDate { .. }
+            | CodiceFiscaleError::WrongCheckCharacter { .. } => {}
+        }
+    }
+    let in_code: BTreeSet<String> = every_error.iter().map(|e| e.reason().to_owned()).collect();
+
+    let root = spec();
+    let reason = &resolve(&root, &root["components"]["schemas"]["Problem"])["properties"]["reason"];
+    let in_spec: BTreeSet<String> = reason["enum"]
+        .as_vec()
+        .unwrap_or_else(|| {
+            panic!("{SPEC}: components.schemas.Problem.properties.reason has no enum")
+        })
+        .iter()
+        .map(|v| v.as_str().map_or_else(|| format!("{v:?}"), str::to_owned))
+        .collect();
+
+    let missing: BTreeSet<String> = in_code.difference(&in_spec).cloned().collect();
+    let extra: BTreeSet<String> = in_spec.difference(&in_code).cloned().collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "Problem.reason in {SPEC} and CodiceFiscaleError::reason disagree.\n\
+         In the code, missing from {SPEC}:\n{}In {SPEC}, not in the code:\n{}",
+        listed(&missing),
+        listed(&extra),
+    );
+}
