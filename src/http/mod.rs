@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::{ErrorHandlers, from_fn};
-use actix_web::{App, web};
+use actix_web::{App, guard, web};
 
 /// Declares the routes once: `configure` registers them, `ROUTES` lists them (the OpenAPI
 /// test compares that list with openapi.yaml), and each path answers other methods with a
@@ -29,7 +29,7 @@ macro_rules! routes {
             $(
                 cfg.service(
                     web::resource($path)
-                        $( .route(web::method(Method::$method).to($handler)) )+
+                        $( .route(route_for(Method::$method).to($handler)) )+
                         .default_service(web::to(|| problems::method_not_allowed(&[ $( stringify!($method) ),+ ]))),
                 );
             )*
@@ -42,6 +42,16 @@ routes! {
     "/readyz" => { GET: ops::readyz },
     "/metrics" => { GET: ops::metrics },
     "/v1/codice-fiscale/check" => { POST: codice_fiscale::check },
+}
+
+/// A route for `method`; GET routes answer HEAD too (probes and caches use it), as HTTP
+/// expects of every GET resource.
+fn route_for(method: Method) -> actix_web::Route {
+    if method == Method::GET {
+        web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    } else {
+        web::method(method)
+    }
 }
 
 /// The whole application as `serve` runs it: state, routes, extractor error handlers,

@@ -26,10 +26,18 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             ok(),
             failed("migrations are pending: run `procura migrate`"),
         ),
-        Err(e) => (
-            failed(&e.to_string()),
-            failed("unknown: the database is unreachable"),
-        ),
+        // The cause (host, user, driver message) goes to the log, not to any caller.
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database check failed");
+            let reason = match e {
+                DbError::Pool(_) => "no database connection could be had in time",
+                _ => "the database query failed",
+            };
+            (
+                failed(reason),
+                failed("unknown: the database is unreachable"),
+            )
+        }
     };
     let keys = &state.keys;
     let signing_keys = json!({

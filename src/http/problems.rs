@@ -12,33 +12,74 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
-        .error_handler(move |err, _req| json_error(err, limit).into())
+        .error_handler(move |err, req| json_error(err, limit, Audience::of(req)).into())
 }
 
-fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+/// Who reads a problem's `detail`: citizens (Italian) or staff and developers (English).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Citizen,
+    Staff,
+}
+
+impl Audience {
+    /// Operator and admin APIs are staff-facing; everything else may be shown to a citizen.
+    pub fn of(req: &HttpRequest) -> Self {
+        let path = req.path();
+        if path.starts_with("/v1/operator") || path.starts_with("/v1/admin") {
+            Audience::Staff
+        } else {
+            Audience::Citizen
+        }
+    }
+
+    fn pick(self, italian: String, english: String) -> String {
+        match self {
+            Audience::Citizen => italian,
+            Audience::Staff => english,
+        }
+    }
+}
+
+fn json_error(err: JsonPayloadError, limit: usize, to: Audience) -> ApiError {
     match err {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             ApiError::new(
                 ProblemKind::PayloadTooLarge,
-                format!("The request body is larger than the {limit} bytes accepted."),
+                to.pick(
+                    format!("La richiesta supera la dimensione massima di {limit} byte."),
+                    format!("The request body is larger than the {limit} bytes accepted."),
+                ),
             )
         }
         JsonPayloadError::ContentType => ApiError::new(
             ProblemKind::UnsupportedMediaType,
-            "Send the request body as application/json.",
+            to.pick(
+                "I dati vanno inviati in formato JSON (application/json).".into(),
+                "Send the request body as application/json.".into(),
+            ),
         ),
         // Well-formed JSON of the wrong shape (a field missing or of the wrong type).
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
             ProblemKind::ValidationFailed,
-            format!("The JSON body does not have the expected fields: {e}."),
+            to.pick(
+                format!("I dati inviati non hanno i campi attesi ({e})."),
+                format!("The JSON body does not have the expected fields: {e}."),
+            ),
         ),
         JsonPayloadError::Deserialize(e) => ApiError::new(
             ProblemKind::MalformedJson,
-            format!("The request body is not valid JSON: {e}."),
+            to.pick(
+                format!("I dati inviati non sono JSON valido ({e})."),
+                format!("The request body is not valid JSON: {e}."),
+            ),
         ),
         other => ApiError::new(
             ProblemKind::MalformedJson,
-            format!("The request body could not be read: {other}."),
+            to.pick(
+                format!("Non è stato possibile leggere i dati inviati ({other})."),
+                format!("The request body could not be read: {other}."),
+            ),
         ),
     }
 }
@@ -73,7 +114,18 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 pub async fn method_not_allowed(
     allowed: &'static [&'static str],
 ) -> Result<HttpResponse, ApiError> {
-    let allow = allowed.join(", ");
+    // GET resources answer HEAD as well (see `http::route_for`).
+    let allow = allowed
+        .iter()
+        .flat_map(|m| {
+            if *m == "GET" {
+                vec!["GET", "HEAD"]
+            } else {
+                vec![*m]
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut e = ApiError::new(
         ProblemKind::MethodNotAllowed,
         format!("This resource accepts only {allow}."),

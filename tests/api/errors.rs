@@ -78,8 +78,67 @@ async fn wrong_methods_are_a_405_problem_with_allow() {
     let app = TestApp::spawn().await;
     let r = app.call(TestRequest::delete().uri("/healthz")).await;
     r.assert_problem(405, "method-not-allowed");
-    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
     let r = app.get(CHECK).await;
     r.assert_problem(405, "method-not-allowed");
     assert_eq!(r.header("allow"), Some("POST"));
+}
+
+#[actix_web::test]
+async fn get_resources_answer_head() {
+    let app = TestApp::spawn().await;
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let r = app
+            .call(
+                TestRequest::default()
+                    .method(actix_web::http::Method::HEAD)
+                    .uri(path),
+            )
+            .await;
+        assert_eq!(r.status, 200, "HEAD {path}");
+    }
+    let r = app
+        .call(
+            TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri(CHECK),
+        )
+        .await;
+    r.assert_problem(405, "method-not-allowed");
+}
+
+#[actix_web::test]
+async fn body_errors_on_citizen_routes_are_in_italian() {
+    let app = TestApp::spawn_with(|c| c.server.body_limit_bytes = 64).await;
+    let p = app
+        .post_json(CHECK, "{")
+        .await
+        .assert_problem(400, "malformed-json");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("I dati inviati non sono JSON valido"),
+        "{p}"
+    );
+    let p = app
+        .post_json(CHECK, "{}")
+        .await
+        .assert_problem(422, "validation-failed");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("I dati inviati non hanno i campi attesi"),
+        "{p}"
+    );
+    let big = format!("{{\"codice_fiscale\": \"{}\"}}", "X".repeat(100));
+    let p = app
+        .post_json(CHECK, &big)
+        .await
+        .assert_problem(413, "payload-too-large");
+    assert_eq!(
+        p["detail"],
+        "La richiesta supera la dimensione massima di 64 byte."
+    );
 }
