@@ -138,6 +138,17 @@ pub enum CodiceFiscaleError {
 }
 
 impl CodiceFiscaleError {
+    /// Every value `reason` can return, for documents and clients that list them.
+    pub const REASONS: [&'static str; 7] = [
+        "wrong_length",
+        "numeric_code",
+        "invalid_character",
+        "invalid_month",
+        "invalid_day",
+        "nonexistent_date",
+        "wrong_check_character",
+    ];
+
     /// Stable `snake_case` identifier of the reason, for machine consumers.
     #[must_use]
     pub const fn reason(&self) -> &'static str {
@@ -1280,6 +1291,21 @@ mod tests {
         reasons.sort_unstable();
         reasons.dedup();
         assert_eq!(reasons.len(), errors.len());
+        let mut listed = CodiceFiscaleError::REASONS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(reasons, listed, "REASONS must list every reason()");
+        // Fails to compile when a variant is added: add it to `errors` and REASONS too.
+        for e in &errors {
+            match e {
+                CodiceFiscaleError::WrongLength { .. }
+                | CodiceFiscaleError::NumericCode
+                | CodiceFiscaleError::InvalidCharacter { .. }
+                | CodiceFiscaleError::InvalidMonth { .. }
+                | CodiceFiscaleError::InvalidDay { .. }
+                | CodiceFiscaleError::NonexistentDate { .. }
+                | CodiceFiscaleError::WrongCheckCharacter { .. } => {}
+            }
+        }
     }
 
     #[test]
