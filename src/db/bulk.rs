@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use std::collections::HashMap;
 
-/// Most rows sent to PostgreSQL in one statement (14 columns each, well under its
-/// 65,535-parameter limit).
+/// Most rows sent in one statement: 14 parameters each, under both PostgreSQL's 65,535
+/// and SQLite's 32,766 bound parameters.
 pub const PERSONS_BATCH: usize = 1_000;
 
 /// Inserts or updates persons by codice fiscale; a row met again updates every field but
@@ -32,11 +32,13 @@ pub fn upsert_persons(conn: &mut DbConn, rows: &[Person]) -> Result<(), DbError>
             )
         };
     }
-    match conn {
-        DbConn::Postgres(c) => {
-            // One multi-row statement per chunk: PostgreSQL refuses to touch a row twice in
-            // one statement, so a code repeated within the chunk keeps only its last row.
-            for chunk in rows.chunks(PERSONS_BATCH) {
+    // Multi-row statements on both backends: diesel does not cache upsert statements, so
+    // one statement per row would spend most of its time re-preparing SQL.
+    for chunk in rows.chunks(PERSONS_BATCH) {
+        match conn {
+            DbConn::Postgres(c) => {
+                // PostgreSQL refuses to touch a row twice in one statement, so a code
+                // repeated within the chunk keeps only its last row.
                 let mut last: HashMap<&str, usize> = HashMap::with_capacity(chunk.len());
                 for (i, p) in chunk.iter().enumerate() {
                     last.insert(p.codice_fiscale.as_str(), i);
@@ -54,18 +56,25 @@ pub fn upsert_persons(conn: &mut DbConn, rows: &[Person]) -> Result<(), DbError>
                     .set(changes!())
                     .execute(c)?;
             }
-        }
-        // SQLite is in-process: one prepared statement per row costs microseconds.
-        DbConn::Sqlite(c) => {
-            for p in rows {
+            // SQLite applies the rows in order, so a later row for the same code wins.
+            DbConn::Sqlite(c) => {
                 diesel::insert_into(persons::table)
-                    .values(p)
+                    .values(chunk)
                     .on_conflict(persons::codice_fiscale)
                     .do_update()
                     .set(changes!())
                     .execute(c)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// After a bulk load on SQLite, fold the write-ahead log back into the database file and
+/// truncate it (one large transaction leaves a WAL as big as the data it wrote).
+pub fn checkpoint_after_bulk(conn: &mut DbConn) -> Result<(), DbError> {
+    if let DbConn::Sqlite(c) = conn {
+        diesel::connection::SimpleConnection::batch_execute(c, "PRAGMA wal_checkpoint(TRUNCATE)")?;
     }
     Ok(())
 }

@@ -105,6 +105,9 @@ pub fn import_csv(
         audit::append(c, key, now, event)?;
         Ok(report)
     });
+    if result.is_ok() {
+        bulk::checkpoint_after_bulk(conn)?;
+    }
     if let Err(ImportError::Rejected(report)) = &result {
         let event = Event::new(actor, "persons.import", Outcome::Failure).detail(json!({
             "source": source,

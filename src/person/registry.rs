@@ -7,7 +7,9 @@ use diesel::prelude::*;
 
 /// A person as the institute's archive knows them.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = persons)]
+// `treat_none_as_default_value = false` lets SQLite take these rows in multi-row inserts
+// (its DEFAULT keyword cannot appear there); no column has a default anyway.
+#[diesel(table_name = persons, treat_none_as_default_value = false)]
 pub struct Person {
     pub codice_fiscale: String,
     pub given_name: String,

@@ -271,3 +271,20 @@ async fn spreadsheet_exports_with_semicolons_a_bom_and_any_column_order_work() {
         .unwrap();
     assert_eq!(report.inserted, 1);
 }
+
+#[actix_web::test]
+async fn a_code_repeated_in_one_file_keeps_its_last_row() {
+    let app = TestApp::spawn().await;
+    let moved = mario().replace("Via Roma 1,00100,Roma,RM", "Via Po 2,10100,Torino,TO");
+    let report = import(
+        &app,
+        format!("{HEADER}\n{}\n{}\n{moved}\n", mario(), laura()),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.rows, report.inserted, report.updated), (3, 2, 1));
+    let mut conn = app.conn();
+    let code = cf("RSSMRA85T10H501");
+    let p = blocking(move || registry::find(&mut conn, &code).unwrap().unwrap()).await;
+    assert_eq!(p.municipality, "Torino");
+}
