@@ -1,7 +1,8 @@
 //! The `procura` command line.
 
+use crate::audit::AuditKey;
 use crate::audit::{self, Party};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::person::import::{self, ImportError};
 use crate::{AppState, Application, Migrations, db, oauth, telemetry};
@@ -109,8 +110,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
-    let pool = db::build_pool(&config.database)?;
-    let mut conn = pool.get()?;
+    let mut conn = db::connect(&config.database)?;
     let applied = db::migrate::run_pending(&mut conn)?;
     if applied.is_empty() {
         println!("database is up to date");
@@ -128,19 +128,22 @@ fn keys_generate(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 fn persons_import(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let state = AppState::init(config, Arc::new(SystemClock), Migrations::Require)?;
+    let mut conn = open_migrated(&config)?;
+    let (audit_key, created) = AuditKey::load(&config, true)?;
+    if created {
+        tracing::warn!("created a DEVELOPMENT audit HMAC key; set audit.hmac_key in production");
+    }
     let input =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let mut conn = state.db.get()?;
     let started = Instant::now();
     let source = file.display().to_string();
     let result = import::import_csv(
         &mut conn,
-        &state.audit_key,
+        &audit_key,
         input,
         &source,
         cli_party(),
-        state.clock.now(),
+        SystemClock.now(),
     );
     let seconds = started.elapsed().as_secs_f64();
     match result {
@@ -176,9 +179,9 @@ fn persons_import(config: Config, file: &std::path::Path) -> anyhow::Result<Exit
 }
 
 fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
-    let state = AppState::init(config, Arc::new(SystemClock), Migrations::Require)?;
-    let mut conn = state.db.get()?;
-    match audit::verify(&mut conn, &state.audit_key)? {
+    let mut conn = open_migrated(&config)?;
+    let (audit_key, _) = AuditKey::load(&config, false)?;
+    match audit::verify(&mut conn, &audit_key)? {
         Ok(v) => {
             println!(
                 "audit log intact: {} records; head hash {}",
@@ -191,6 +194,15 @@ fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// One connection to a database whose migrations are all applied.
+fn open_migrated(config: &Config) -> anyhow::Result<db::DbConn> {
+    let mut conn = db::connect(&config.database)?;
+    if db::migrate::has_pending(&mut conn)? {
+        anyhow::bail!("the database has pending migrations: run `procura migrate` first");
+    }
+    Ok(conn)
 }
 
 /// The operating-system account running the command, as the audit actor.

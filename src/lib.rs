@@ -90,7 +90,7 @@ impl AppState {
                 "created a DEVELOPMENT signing key; provision real keys in production"
             );
         }
-        let (audit_key, created) = AuditKey::load(&config)?;
+        let (audit_key, created) = AuditKey::load(&config, true)?;
         if created {
             tracing::warn!(
                 dir = %config.keys.dir.display(),

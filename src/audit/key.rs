@@ -55,9 +55,11 @@ impl AuditKey {
         Self::from_bytes(&bytes)
     }
 
-    /// The configured key, else the development key file (created when allowed).
-    /// Returns the key and whether a development key was just created.
-    pub fn load(config: &Config) -> Result<(Self, bool), AuditKeyError> {
+    /// The configured key, else the development key file (created when `create` and the
+    /// configuration allow it). Returns the key and whether a development key was just
+    /// created. Checking the log must never create a key: a new key would make every
+    /// record look altered.
+    pub fn load(config: &Config, create: bool) -> Result<(Self, bool), AuditKeyError> {
         if let Some(k) = &config.audit.hmac_key {
             return Ok((Self::decode(k.expose())?, false));
         }
@@ -69,7 +71,7 @@ impl AuditKey {
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok((Self::decode(&text)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !config.keys.generate_if_missing {
+                if !(create && config.keys.generate_if_missing) {
                     return Err(AuditKeyError::Missing);
                 }
                 let bytes = secret_file::random_bytes::<32>().map_err(file_err)?;
@@ -118,14 +120,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.keys.dir = dir.path().to_path_buf();
-        let (k1, created1) = AuditKey::load(&config).unwrap();
-        let (k2, created2) = AuditKey::load(&config).unwrap();
+        let not_yet = AuditKey::load(&config, false);
+        assert!(matches!(not_yet, Err(AuditKeyError::Missing)));
+        let (k1, created1) = AuditKey::load(&config, true).unwrap();
+        let (k2, created2) = AuditKey::load(&config, true).unwrap();
         assert!(created1 && !created2);
         assert_eq!(k1.0, k2.0);
         config.keys.generate_if_missing = false;
         config.keys.dir = dir.path().join("elsewhere");
         assert!(matches!(
-            AuditKey::load(&config),
+            AuditKey::load(&config, true),
             Err(AuditKeyError::Missing)
         ));
     }

@@ -124,8 +124,9 @@ pub struct Record {
     pub hash: String,
 }
 
-/// Appends `event`. Call it inside the transaction of the action it records: the first
-/// statement locks `audit_head`, so concurrent appenders queue up and the chain stays linear.
+/// Appends `event`. Call it inside the `DbConn::write_transaction` of the action it records:
+/// the first statement locks `audit_head`, so concurrent appenders queue up and the chain
+/// stays linear (on SQLite the transaction must be IMMEDIATE, which `write_transaction` is).
 pub fn append(
     conn: &mut DbConn,
     key: &AuditKey,

@@ -151,6 +151,13 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+/// One connection, no pool: for one-shot commands, which then leave no background pool
+/// threads still connecting when the process exits.
+pub fn connect(cfg: &DatabaseConfig) -> Result<DbConn, DbError> {
+    let url = DatabaseUrl::parse(cfg.url.expose())?;
+    Manager::new(url, Duration::from_millis(cfg.sqlite_busy_timeout_ms)).connect()
+}
+
 /// Opens the pool. One connection is made first, outside the pool, so that a wrong URL,
 /// a refused connection or a bad password is reported as itself rather than as a pool timeout.
 pub fn build_pool(cfg: &DatabaseConfig) -> Result<Pool, DbError> {

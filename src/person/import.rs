@@ -105,8 +105,11 @@ pub fn import_csv(
         audit::append(c, key, now, event)?;
         Ok(report)
     });
-    if result.is_ok() {
-        bulk::checkpoint_after_bulk(conn)?;
+    // Housekeeping after the commit: the import has succeeded whatever happens here.
+    if result.is_ok()
+        && let Err(e) = bulk::checkpoint_after_bulk(conn)
+    {
+        tracing::warn!(error = %e, "persons import: WAL checkpoint failed");
     }
     if let Err(ImportError::Rejected(report)) = &result {
         let event = Event::new(actor, "persons.import", Outcome::Failure).detail(json!({

@@ -230,9 +230,10 @@ async fn verify_cli(app: &TestApp) -> (bool, String) {
             .output()
             .unwrap();
         let text = format!(
-            "{}{}",
+            "{}{}[{}]",
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
+            out.status
         );
         (out.status.success(), text)
     })

@@ -15,9 +15,10 @@ fn procura(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn text(out: &Output) -> String {
     format!(
-        "{}{}",
+        "{}{}[{}]",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        out.status
     )
 }
 
@@ -164,4 +165,26 @@ async fn persons_import_reports_and_exits_by_outcome() {
         "{}",
         text(&missing)
     );
+}
+
+#[actix_web::test]
+async fn audit_verify_never_creates_a_key() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let url = app.database_url().to_owned();
+    let keys_env = keys.display().to_string();
+    let out = blocking(move || {
+        procura(
+            &["audit", "verify"],
+            &[
+                ("PROCURA_DATABASE__URL", &url),
+                ("PROCURA_KEYS__DIR", &keys_env),
+            ],
+        )
+    })
+    .await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no audit HMAC key"), "{}", text(&out));
+    assert!(!keys.exists(), "verify must not create keys");
 }
