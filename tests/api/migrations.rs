@@ -125,12 +125,7 @@ fn tables(conn: &mut DbConn) -> BTreeSet<String> {
             "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
         }
     };
-    diesel::sql_query(sql)
-        .load::<Name>(conn)
-        .unwrap()
-        .into_iter()
-        .map(|n| n.name)
-        .collect()
+    names(conn, sql).into_iter().collect()
 }
 
 /// `table.column` of every foreign key whose columns do not lead some index.
@@ -159,6 +154,11 @@ fn unindexed_foreign_keys(conn: &mut DbConn) -> Vec<String> {
               ORDER BY 1"
         }
     };
+    names(conn, sql)
+}
+
+/// The `name` column of every row `sql` returns.
+fn names(conn: &mut DbConn, sql: &str) -> Vec<String> {
     diesel::sql_query(sql)
         .load::<Name>(conn)
         .unwrap()
