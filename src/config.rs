@@ -205,6 +205,34 @@ mod tests {
         });
     }
 
+    /// procura.example.toml promises to list every key with its default: it must parse, and
+    /// give exactly the built-in defaults (commented-out keys aside).
+    #[test]
+    fn the_example_file_states_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/procura.example.toml");
+        let from_file: Config = Figment::from(Toml::file_exact(path)).extract().unwrap();
+        let as_json = |c: &Config| serde_json::to_value(c).unwrap();
+        assert_eq!(as_json(&from_file), as_json(&Config::default()));
+        // And every key of the defaults appears in the file (set or commented out).
+        let text = std::fs::read_to_string(path).unwrap();
+        let defaults = as_json(&Config::default());
+        for (section, keys) in defaults.as_object().unwrap() {
+            assert!(
+                text.contains(&format!("[{section}]")),
+                "[{section}] missing"
+            );
+            for key in keys.as_object().unwrap().keys() {
+                assert!(
+                    text.lines().any(|l| {
+                        let l = l.trim_start_matches(['#', ' ']);
+                        l.starts_with(&format!("{key} ="))
+                    }),
+                    "{section}.{key} is not documented in procura.example.toml"
+                );
+            }
+        }
+    }
+
     #[test]
     fn secrets_are_redacted_in_debug() {
         let mut c = Config::default();
