@@ -288,3 +288,61 @@ async fn a_code_repeated_in_one_file_keeps_its_last_row() {
     let p = blocking(move || registry::find(&mut conn, &code).unwrap().unwrap()).await;
     assert_eq!(p.municipality, "Torino");
 }
+
+/// Arbitrary bytes never panic the import nor leave anything behind: each attempt is either
+/// refused as a whole or (by chance) a valid file.
+#[actix_web::test]
+async fn garbage_input_is_refused_cleanly() {
+    let app = TestApp::spawn().await;
+    let pool = app.state.db.clone();
+    let key = app.state.audit_key.clone();
+    let now = app.clock_now();
+    blocking(move || {
+        let mut conn = pool.get().unwrap();
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let pieces: [&[u8]; 10] = [
+            HEADER.as_bytes(),
+            b"\n",
+            b",",
+            b";",
+            b"\"",
+            b"\xff\xfe",
+            b"RSSMRA85T10H501",
+            b"1985-12-10",
+            "àé€".as_bytes(),
+            b"\r\n",
+        ];
+        for _ in 0..300 {
+            let mut input = Vec::new();
+            if next() % 2 == 0 {
+                input.extend_from_slice(HEADER.as_bytes());
+                input.push(b'\n');
+            }
+            for _ in 0..(next() % 40) {
+                match next() % 3 {
+                    0 => input.push((next() % 256) as u8),
+                    _ => input.extend_from_slice(pieces[(next() % 10) as usize]),
+                }
+            }
+            let result = import_csv(
+                &mut conn,
+                &key,
+                input.as_slice(),
+                "fuzz",
+                Party::cli("t"),
+                now,
+            );
+            if let Ok(report) = result {
+                assert_eq!(report.rows, report.inserted + report.updated);
+            }
+        }
+        assert_eq!(registry::count(&mut conn).unwrap(), 0);
+    })
+    .await;
+}
