@@ -21,8 +21,22 @@ use diesel::prelude::*;
 use std::fmt;
 
 /// Who acted, or on whose behalf: `kind:identifier`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Party(String);
+
+/// A party as it may be logged: a person's codice fiscale masked.
+fn masked_party(party: &str) -> String {
+    match party.strip_prefix("person:") {
+        Some(code) => format!("person:{}", crate::person::codice_fiscale::mask_text(code)),
+        None => party.to_owned(),
+    }
+}
+
+impl fmt::Debug for Party {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Party({})", masked_party(&self.0))
+    }
+}
 
 impl Party {
     pub fn person(codice_fiscale: &crate::person::CodiceFiscale) -> Self {
@@ -109,7 +123,7 @@ impl Event {
 }
 
 /// A stored record.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
 pub struct Record {
     pub seq: i64,
@@ -122,6 +136,20 @@ pub struct Record {
     pub detail: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("seq", &self.seq)
+            .field("occurred_at", &self.occurred_at)
+            .field("actor", &masked_party(&self.actor))
+            .field("subject", &self.subject.as_deref().map(masked_party))
+            .field("action", &self.action)
+            .field("outcome", &self.outcome)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Appends `event`. Call it inside the `DbConn::write_transaction` of the action it records:
@@ -171,4 +199,24 @@ pub fn append_alone(
     event: Event,
 ) -> Result<i64, DbError> {
     conn.write_transaction(|c| append(c, key, now, event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_masks_people() {
+        let cf = crate::person::CodiceFiscale::parse("RSSMRA85T10A562S").unwrap();
+        let shown = format!(
+            "{:?}",
+            Event::new(Party::person(&cf), "x", Outcome::Success)
+        );
+        assert!(shown.contains("person:RSSMRA*****562S"), "{shown}");
+        assert!(!shown.contains("RSSMRA85T10A562S"), "{shown}");
+        assert_eq!(
+            format!("{:?}", Party::operator("op1")),
+            "Party(operator:op1)"
+        );
+    }
 }

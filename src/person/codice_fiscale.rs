@@ -509,6 +509,15 @@ impl CodiceFiscale {
 #[derive(Clone, Copy)]
 pub struct Masked<'a>(&'a str);
 
+/// The masked form of a code held as text (a database column, an audit party): a valid code
+/// shows as `RSSMRA*****562S`, anything else as `[not a codice fiscale]`, never in clear.
+pub fn mask_text(code: &str) -> String {
+    CodiceFiscale::parse(code).map_or_else(
+        |_| "[not a codice fiscale]".to_owned(),
+        |cf| cf.masked().to_string(),
+    )
+}
+
 impl fmt::Display for Masked<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The code is 16 ASCII characters, so byte offsets are character offsets.
