@@ -55,11 +55,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+
 use chrono::Utc;
+use common::ScratchDatabase;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use diesel::{QueryableByName, RunQueryDsl};
 use procura::audit::{self, AuditKey, Event, Outcome, Party};
-use procura::config::{DatabaseConfig, Secret};
 use procura::db::{self, DbConn, DbError, Pool};
 use procura::person::CodiceFiscale;
 use procura::person::codice_fiscale::check_character;
@@ -129,10 +131,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let sqlite_path = dir.path().join("bench.db");
     {
-        let pool = db::build_pool(&database_config(&format!(
-            "sqlite://{}",
-            sqlite_path.display()
-        )))
+        let pool = db::build_pool(&common::database_config(
+            &format!("sqlite://{}", sqlite_path.display()),
+            POOL_SIZE,
+        ))
         .expect("open the SQLite database");
         println!(
             "\nsqlite ({}; WAL, synchronous = NORMAL: the app's pragmas)",
@@ -149,7 +151,7 @@ fn main() {
         Some(admin) => {
             let scratch = ScratchDatabase::create(admin);
             {
-                let pool = db::build_pool(&database_config(&scratch.url))
+                let pool = db::build_pool(&common::database_config(&scratch.url, POOL_SIZE))
                     .expect("open the PostgreSQL database");
                 println!(
                     "\npostgres (database {}; {})",
@@ -527,14 +529,6 @@ fn cpu_ticks() -> Option<CpuTicks> {
 
 // ---- databases ------------------------------------------------------------------------
 
-fn database_config(url: &str) -> DatabaseConfig {
-    DatabaseConfig {
-        url: Secret::from(url),
-        pool_max_size: POOL_SIZE,
-        ..DatabaseConfig::default()
-    }
-}
-
 /// The server settings that decide what a commit costs.
 fn pg_settings(pool: &Pool) -> String {
     #[derive(QueryableByName)]
@@ -562,62 +556,4 @@ fn pg_settings(pool: &Pool) -> String {
     })
     .collect::<Vec<_>>()
     .join(", ")
-}
-
-/// A PostgreSQL database of our own, dropped when this goes out of scope (even on panic).
-struct ScratchDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    fn create(admin_url: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!("procura_bench_{}_{nanos}", std::process::id());
-        let mut admin = PgConnection::establish(admin_url).expect("connect to BENCH_DATABASE_URL");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .expect("CREATE DATABASE");
-        Self {
-            url: with_database(admin_url, &name),
-            admin_url: admin_url.to_owned(),
-            name,
-        }
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let dropped = PgConnection::establish(&self.admin_url).and_then(|mut admin| {
-            diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin)
-            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
-        });
-        if let Err(e) = dropped {
-            eprintln!("could not drop the database {}: {e}", self.name);
-        }
-    }
-}
-
-/// The admin URL with its database (the path) replaced; query parameters are kept.
-fn with_database(admin_url: &str, name: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (admin_url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
 }

@@ -44,10 +44,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+
 use chrono::{Datelike, NaiveDate, Utc};
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use common::ScratchDatabase;
+use diesel::RunQueryDsl;
 use procura::audit::{AuditKey, Party};
-use procura::config::{DatabaseConfig, Secret};
 use procura::db::{self, DbConn};
 use procura::person::codice_fiscale::check_character;
 use procura::person::import::{COLUMNS, ImportError, ImportReport, import_csv};
@@ -101,7 +103,7 @@ fn main() {
 
     // SQLite: a file next to the CSV, opened through the app's pool (and so its pragmas).
     let sqlite_path = dir.path().join("bench.db");
-    let config = database_config(&format!("sqlite://{}", sqlite_path.display()));
+    let config = common::database_config(&format!("sqlite://{}", sqlite_path.display()), 2);
     {
         let pool = db::build_pool(&config).expect("open the SQLite database");
         let mut conn = pool.get().expect("SQLite connection");
@@ -126,7 +128,7 @@ fn main() {
             let scratch = ScratchDatabase::create(admin);
             println!("\npostgres (database {})", scratch.name);
             {
-                let pool = db::build_pool(&database_config(&scratch.url))
+                let pool = db::build_pool(&common::database_config(&scratch.url, 2))
                     .expect("open the PostgreSQL database");
                 let mut conn = pool.get().expect("PostgreSQL connection");
                 db::migrate::run_pending(&mut conn).expect("PostgreSQL migrations");
@@ -406,69 +408,6 @@ fn file_len(path: &Path) -> u64 {
 
 // ---- databases ------------------------------------------------------------------------
 
-fn database_config(url: &str) -> DatabaseConfig {
-    DatabaseConfig {
-        url: Secret::from(url),
-        pool_max_size: 2,
-        ..DatabaseConfig::default()
-    }
-}
-
-/// A PostgreSQL database of our own, dropped when this goes out of scope (even on panic).
-struct ScratchDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    fn create(admin_url: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!("procura_bench_{}_{nanos}", std::process::id());
-        let mut admin = PgConnection::establish(admin_url).expect("connect to BENCH_DATABASE_URL");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .expect("CREATE DATABASE");
-        Self {
-            url: with_database(admin_url, &name),
-            admin_url: admin_url.to_owned(),
-            name,
-        }
-    }
-
-    /// `pg_database_size`, in bytes.
-    fn size(&self) -> u64 {
-        #[derive(diesel::QueryableByName)]
-        struct Size {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            bytes: i64,
-        }
-        let mut conn = PgConnection::establish(&self.url).expect("connect to the bench database");
-        let size: Size = diesel::sql_query("SELECT pg_database_size(current_database()) AS bytes")
-            .get_result(&mut conn)
-            .expect("pg_database_size");
-        u64::try_from(size.bytes).unwrap_or(0)
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let dropped = PgConnection::establish(&self.admin_url).and_then(|mut admin| {
-            diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin)
-            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
-        });
-        if let Err(e) = dropped {
-            eprintln!("could not drop the database {}: {e}", self.name);
-        }
-    }
-}
-
 /// The PID of the PostgreSQL backend serving `conn` (None for SQLite).
 fn backend_pid(conn: &mut DbConn) -> Option<u32> {
     #[derive(diesel::QueryableByName)]
@@ -482,23 +421,6 @@ fn backend_pid(conn: &mut DbConn) -> Option<u32> {
             .ok()
             .and_then(|p| u32::try_from(p.pid).ok()),
         DbConn::Sqlite(_) => None,
-    }
-}
-
-/// The admin URL with its database (the path) replaced; query parameters are kept.
-fn with_database(admin_url: &str, name: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (admin_url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
     }
 }
 
