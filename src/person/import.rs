@@ -91,9 +91,8 @@ pub fn import_csv(
 ) -> Result<ImportReport, ImportError> {
     let result = conn.write_transaction(|c| {
         let before = registry::count(c)?;
-        let report = load_rows(c, input, now)?;
+        let mut report = load_rows(c, input, now)?;
         let after = registry::count(c)?;
-        let mut report = report;
         report.inserted = u64::try_from(after - before).unwrap_or_default();
         report.updated = report.rows - report.inserted;
         let event = Event::new(actor.clone(), "persons.import", Outcome::Success).detail(json!({

@@ -28,13 +28,9 @@ fn event(n: usize) -> Event {
 
 /// Appends `n` records, one transaction each.
 async fn seed(app: &TestApp, n: usize) {
-    let pool = app.state.db.clone();
-    let key = app.state.audit_key.clone();
-    let now = app.clock_now();
-    blocking(move || {
-        let mut conn = pool.get().unwrap();
+    app.with_db(move |conn, key, now| {
         for i in 1..=n {
-            audit::append_alone(&mut conn, &key, now, event(i)).unwrap();
+            audit::append_alone(conn, key, now, event(i)).unwrap();
         }
     })
     .await;
@@ -93,17 +89,13 @@ async fn records_carry_who_on_whose_behalf_what_when_outcome_and_request_id() {
 #[actix_web::test]
 async fn a_record_exists_only_if_its_transaction_commits() {
     let app = TestApp::spawn().await;
-    let pool = app.state.db.clone();
-    let key = app.state.audit_key.clone();
-    let now = app.clock_now();
-    blocking(move || {
-        let mut conn = pool.get().unwrap();
+    app.with_db(move |conn, key, now| {
         let rolled_back: Result<(), DbError> = conn.write_transaction(|c| {
-            audit::append(c, &key, now, event(1))?;
+            audit::append(c, key, now, event(1))?;
             Err(DbError::Migration("the action failed".into()))
         });
         assert!(rolled_back.is_err());
-        conn.write_transaction(|c| audit::append(c, &key, now, event(2)))
+        conn.write_transaction(|c| audit::append(c, key, now, event(2)))
             .unwrap();
     })
     .await;

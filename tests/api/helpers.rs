@@ -217,4 +217,18 @@ impl TestApp {
         use procura::clock::Clock;
         self.clock.now()
     }
+
+    /// Runs `f` off the async thread (diesel blocks) with a pooled connection, the app's
+    /// audit key and the clock's current time: what domain functions take.
+    pub async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut procura::db::DbConn, &procura::audit::AuditKey, chrono::DateTime<Utc>) -> T
+        + Send
+        + 'static,
+    ) -> T {
+        let pool = self.state.db.clone();
+        let key = self.state.audit_key.clone();
+        let now = self.clock_now();
+        blocking(move || f(&mut pool.get().unwrap(), &key, now)).await
+    }
 }

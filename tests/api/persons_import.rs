@@ -28,14 +28,10 @@ fn laura() -> String {
 }
 
 async fn import(app: &TestApp, csv: String) -> Result<ImportReport, ImportError> {
-    let pool = app.state.db.clone();
-    let key = app.state.audit_key.clone();
-    let now = app.clock_now();
-    blocking(move || {
-        let mut conn = pool.get().unwrap();
+    app.with_db(move |conn, key, now| {
         import_csv(
-            &mut conn,
-            &key,
+            conn,
+            key,
             csv.as_bytes(),
             "test.csv",
             Party::cli("tester"),
@@ -205,21 +201,11 @@ async fn rows_with_the_wrong_number_of_fields_or_bad_utf8_are_reported() {
     csv.extend_from_slice(b"Via Roma \xe0");
     csv.extend_from_slice(after.as_bytes());
     csv.push(b'\n');
-    let pool = app.state.db.clone();
-    let key = app.state.audit_key.clone();
-    let now = app.clock_now();
-    let result = blocking(move || {
-        let mut conn = pool.get().unwrap();
-        import_csv(
-            &mut conn,
-            &key,
-            csv.as_slice(),
-            "t.csv",
-            Party::cli("t"),
-            now,
-        )
-    })
-    .await;
+    let result = app
+        .with_db(move |conn, key, now| {
+            import_csv(conn, key, csv.as_slice(), "t.csv", Party::cli("t"), now)
+        })
+        .await;
     let Err(ImportError::Rejected(report)) = result else {
         panic!("expected a rejection")
     };
@@ -294,11 +280,7 @@ async fn a_code_repeated_in_one_file_keeps_its_last_row() {
 #[actix_web::test]
 async fn garbage_input_is_refused_cleanly() {
     let app = TestApp::spawn().await;
-    let pool = app.state.db.clone();
-    let key = app.state.audit_key.clone();
-    let now = app.clock_now();
-    blocking(move || {
-        let mut conn = pool.get().unwrap();
+    app.with_db(move |conn, key, now| {
         let mut state: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = move || {
             state ^= state << 13;
@@ -330,19 +312,12 @@ async fn garbage_input_is_refused_cleanly() {
                     _ => input.extend_from_slice(pieces[(next() % 10) as usize]),
                 }
             }
-            let result = import_csv(
-                &mut conn,
-                &key,
-                input.as_slice(),
-                "fuzz",
-                Party::cli("t"),
-                now,
-            );
+            let result = import_csv(conn, key, input.as_slice(), "fuzz", Party::cli("t"), now);
             if let Ok(report) = result {
                 assert_eq!(report.rows, report.inserted + report.updated);
             }
         }
-        assert_eq!(registry::count(&mut conn).unwrap(), 0);
+        assert_eq!(registry::count(conn).unwrap(), 0);
     })
     .await;
 }
