@@ -42,4 +42,157 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(audit_head, audit_log, persons,);
+diesel::table! {
+    oauth_clients (client_id) {
+        client_id -> Text,
+        display_name -> Text,
+        auth_method -> Text,
+        secret_hash -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        scopes -> Text,
+        grant_types -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    client_assertion_jtis (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    subjects (codice_fiscale) {
+        codice_fiscale -> Text,
+        sub -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    browser_sessions (id) {
+        id -> Text,
+        cookie_hash -> Text,
+        csrf_token -> Text,
+        codice_fiscale -> Text,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        method -> Text,
+        acr -> Text,
+        auth_time -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_flows (id) {
+        id -> Text,
+        browser_hash -> Text,
+        csrf_token -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        state -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        code_challenge -> Text,
+        acr_min -> Nullable<Text>,
+        pending_codice_fiscale -> Nullable<Text>,
+        pending_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_grants (id) {
+        id -> Text,
+        client_id -> Text,
+        session_id -> Nullable<Text>,
+        codice_fiscale -> Text,
+        sub -> Text,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        scope -> Text,
+        method -> Text,
+        acr -> Text,
+        auth_time -> Timestamp,
+        nonce -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        grant_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        created_at -> Timestamp,
+        rotated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    revoked_access_tokens (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pin_credentials (codice_fiscale) {
+        codice_fiscale -> Text,
+        pin_hash -> Text,
+        initial -> Bool,
+        pin_type -> Text,
+        holder -> Text,
+        set_at -> Timestamp,
+        expires_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        failures -> BigInt,
+        locks -> BigInt,
+        locked_until -> Nullable<Timestamp>,
+        blocked_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(client_assertion_jtis -> oauth_clients (client_id));
+diesel::joinable!(login_flows -> oauth_clients (client_id));
+diesel::joinable!(oauth_grants -> oauth_clients (client_id));
+diesel::joinable!(oauth_grants -> browser_sessions (session_id));
+diesel::joinable!(authorization_codes -> oauth_grants (grant_id));
+diesel::joinable!(refresh_tokens -> oauth_grants (grant_id));
+diesel::joinable!(pin_credentials -> persons (codice_fiscale));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_head,
+    audit_log,
+    persons,
+    oauth_clients,
+    client_assertion_jtis,
+    subjects,
+    browser_sessions,
+    login_flows,
+    oauth_grants,
+    authorization_codes,
+    refresh_tokens,
+    revoked_access_tokens,
+    pin_credentials,
+);

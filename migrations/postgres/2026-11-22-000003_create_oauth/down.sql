@@ -1,0 +1,9 @@
+DROP TABLE revoked_access_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE authorization_codes;
+DROP TABLE oauth_grants;
+DROP TABLE login_flows;
+DROP TABLE browser_sessions;
+DROP TABLE subjects;
+DROP TABLE client_assertion_jtis;
+DROP TABLE oauth_clients;

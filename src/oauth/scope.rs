@@ -1,0 +1,132 @@
+//! The scope catalogue: what a relying party may ask for and what a token may carry.
+//!
+//! OpenID scopes (`openid`, `profile`) shape the ID token and userinfo; the `inps:*`,
+//! `delegations:*` and `credentials:*` scopes tell downstream services what the token
+//! allows. A PIN `ordinario` only reaches the read-only ones (domain §2.1).
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Every scope procura knows, with what it allows.
+pub const CATALOGUE: &[(&str, &str)] = &[
+    ("openid", "OpenID Connect login: an ID token"),
+    ("profile", "the person's names in the ID token and userinfo"),
+    (
+        "inps:read",
+        "view the person's contribution and pension position",
+    ),
+    ("inps:apply", "apply for benefits (dispositive)"),
+    ("delegations:read", "see the delegations given and received"),
+    ("delegations:write", "create, revoke or change delegations"),
+    (
+        "credentials:write",
+        "change the person's credentials or contact data",
+    ),
+];
+
+/// Scopes that apply for or change something: outside the reach of a PIN `ordinario`.
+pub const DISPOSITIVE: &[&str] = &["inps:apply", "delegations:write"];
+
+pub fn is_known(scope: &str) -> bool {
+    CATALOGUE.iter().any(|(name, _)| *name == scope)
+}
+
+/// A set of scope tokens (RFC 6749 §3.3), kept sorted so it prints the same every time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(BTreeSet<String>);
+
+impl ScopeSet {
+    /// Splits a space-separated scope string; empty tokens (double spaces) are ignored.
+    pub fn parse(text: &str) -> Self {
+        Self(
+            text.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
+    pub fn of<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Self {
+        Self(scopes.into_iter().map(str::to_owned).collect())
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Scopes of `self` that `other` lacks.
+    pub fn not_in<'a>(&'a self, other: &'a ScopeSet) -> impl Iterator<Item = &'a str> {
+        self.iter().filter(|s| !other.contains(s))
+    }
+
+    pub fn is_subset(&self, other: &ScopeSet) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
+    pub fn without(&self, removed: &[&str]) -> ScopeSet {
+        Self(
+            self.0
+                .iter()
+                .filter(|s| !removed.contains(&s.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for s in &self.0 {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(s)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_sorted() {
+        let s = ScopeSet::parse("profile  openid inps:read");
+        assert_eq!(s.to_string(), "inps:read openid profile");
+        assert!(s.contains("openid") && !s.contains("inps:apply"));
+    }
+
+    #[test]
+    fn set_operations() {
+        let asked = ScopeSet::parse("openid inps:apply inps:read");
+        let allowed = ScopeSet::parse("openid inps:read");
+        assert_eq!(
+            asked.not_in(&allowed).collect::<Vec<_>>(),
+            vec!["inps:apply"]
+        );
+        assert!(!asked.is_subset(&allowed));
+        assert_eq!(asked.intersection(&allowed), allowed);
+        assert_eq!(asked.without(DISPOSITIVE).to_string(), "inps:read openid");
+    }
+
+    #[test]
+    fn catalogue_knows_its_scopes() {
+        assert!(is_known("openid") && is_known("inps:apply"));
+        assert!(!is_known("admin"));
+    }
+}
