@@ -4,10 +4,12 @@ use crate::audit::AuditKey;
 use crate::audit::{self, Party};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::oauth::client::{self, AuthMethod, ClientError, GrantType, NewClient};
+use crate::oauth::scope::ScopeSet;
 use crate::person::import::{self, ImportError};
 use crate::{AppState, Application, Migrations, db, oauth, telemetry};
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -41,6 +43,12 @@ pub enum Command {
     /// Manage the persons registry.
     #[command(subcommand)]
     Persons(PersonsCommand),
+    /// Manage the relying parties (OpenID Connect clients) allowed to use procura.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage PIN credentials.
+    #[command(subcommand)]
+    Pin(PinCommand),
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -48,8 +56,134 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create a new ES256 signing key in keys.dir; it becomes active if none is.
+    /// Create the first ES256 signing key in keys.dir (refused when keys exist: use rotate).
     Generate,
+    /// Start a key rotation: create a new signing key, published in the JWKS at once and
+    /// signing from keys.rotation_delay_secs later (so verifiers learn it first).
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Give a person in the registry a new initial 16-character PIN and print it once.
+    ///
+    /// For development and support until the issuance channels exist: the person logs in
+    /// with it once and must then choose a personal 8-character PIN. Any previous PIN of
+    /// the person stops working. Audited.
+    Set {
+        /// The person's codice fiscale.
+        codice_fiscale: String,
+        /// `ordinario` (read-only services) or `dispositivo` (may apply for benefits).
+        #[arg(long = "type", default_value = "ordinario")]
+        pin_type: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client. For a `basic` client the generated secret is printed once.
+    ///
+    /// Examples:
+    ///
+    ///   procura clients add --id myinps-web --name "MyINPS web" --type public
+    ///     --redirect-uri https://www.inps.it/myinps/callback
+    ///     --post-logout-redirect-uri https://www.inps.it/
+    ///     --scope "openid profile inps:read" --grant authorization_code --grant refresh_token
+    ///
+    ///   procura clients add --id pensions-batch --name "Pensions batch" --type private-key-jwt
+    ///     --jwks-file pensions-batch.jwks.json --scope inps:read --grant client_credentials
+    #[command(verbatim_doc_comment)]
+    Add(ClientsAdd),
+    /// List the registered clients.
+    List,
+    /// Remove a client, with its pending logins, grants and refresh tokens.
+    Remove {
+        /// The client id.
+        id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClientsAdd {
+    /// Client id: 3 to 64 letters, digits, `.`, `_` or `-`.
+    #[arg(long, value_name = "ID")]
+    pub id: String,
+    /// Name shown to people on the login and consent pages.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// How the client authenticates at the token endpoint.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub client_type: ClientType,
+    /// A redirect URI (exact match; https, or http on 127.0.0.1/[::1]/localhost for
+    /// development). Repeat for several. Required with the authorization_code grant.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Where the client may be sent back after logout (exact match). Repeat for several.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Scopes the client may ask for, space-separated; may be repeated.
+    /// Known: openid, profile, inps:read, inps:apply, delegations:read, delegations:write,
+    /// credentials:write.
+    #[arg(long = "scope", value_name = "SCOPES", required = true)]
+    pub scopes: Vec<String>,
+    /// A grant type the client may use; repeat (or separate with commas) for several.
+    #[arg(
+        long = "grant",
+        value_enum,
+        value_name = "GRANT",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub grants: Vec<CliGrant>,
+    /// JSON Web Key Set with the client's PUBLIC signing keys (private-key-jwt clients):
+    /// EC P-256 (ES256) or RSA of at least 2048 bits (RS256, PS256).
+    #[arg(long = "jwks-file", value_name = "FILE")]
+    pub jwks_file: Option<PathBuf>,
+}
+
+/// How a client authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientType {
+    /// No secret (browser or mobile app); authorization code with PKCE only.
+    Public,
+    /// client_secret_basic: procura generates a secret, sent with HTTP Basic.
+    Basic,
+    /// private_key_jwt: JWTs signed with a key registered with --jwks-file.
+    PrivateKeyJwt,
+}
+
+impl From<ClientType> for AuthMethod {
+    fn from(t: ClientType) -> Self {
+        match t {
+            ClientType::Public => AuthMethod::None,
+            ClientType::Basic => AuthMethod::ClientSecretBasic,
+            ClientType::PrivateKeyJwt => AuthMethod::PrivateKeyJwt,
+        }
+    }
+}
+
+/// A grant type, as named in OAuth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CliGrant {
+    /// Logins through the browser (OpenID Connect authorization code flow with PKCE).
+    #[value(name = "authorization_code")]
+    AuthorizationCode,
+    /// Refresh tokens for logins (needs authorization_code).
+    #[value(name = "refresh_token")]
+    RefreshToken,
+    /// The client acting on its own behalf (confidential clients only).
+    #[value(name = "client_credentials")]
+    ClientCredentials,
+}
+
+impl From<CliGrant> for GrantType {
+    fn from(g: CliGrant) -> Self {
+        match g {
+            CliGrant::AuthorizationCode => GrantType::AuthorizationCode,
+            CliGrant::RefreshToken => GrantType::RefreshToken,
+            CliGrant::ClientCredentials => GrantType::ClientCredentials,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +218,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(config),
         Command::Migrate => migrate(&config),
         Command::Keys(KeysCommand::Generate) => keys_generate(&config),
+        Command::Keys(KeysCommand::Rotate) => keys_rotate(&config),
+        Command::Clients(ClientsCommand::Add(args)) => clients_add(&config, args),
+        Command::Clients(ClientsCommand::List) => clients_list(&config),
+        Command::Clients(ClientsCommand::Remove { id }) => clients_remove(&config, &id),
+        Command::Pin(PinCommand::Set {
+            codice_fiscale,
+            pin_type,
+        }) => pin_set(config, &codice_fiscale, &pin_type),
         Command::Persons(PersonsCommand::Import { file }) => persons_import(config, &file),
         Command::Audit(AuditCommand::Verify) => audit_verify(config),
     };
@@ -104,9 +246,62 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     };
     let state = AppState::init(config, Arc::new(SystemClock), migrations)?;
     actix_web::rt::System::new().block_on(async move {
+        // `procura keys rotate` runs in another process: pick up its schedule.
+        actix_web::rt::spawn(oauth::keys::reload_every(
+            state.keys.clone(),
+            std::time::Duration::from_secs(60),
+        ));
+        actix_web::rt::spawn(purge_periodically(state.clone()));
         Application::build(state)?.run_until_stopped().await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Deletes expired login flows, sessions, grants and the like every ten minutes.
+async fn purge_periodically(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let now = state.clock.now();
+        match db::run(&state.db, move |c| oauth::cleanup::purge_expired(c, now)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "purged expired OAuth state"),
+            Err(e) => tracing::warn!(error = %e, "purging expired OAuth state failed"),
+        }
+    }
+}
+
+fn pin_set(config: Config, codice_fiscale: &str, pin_type: &str) -> anyhow::Result<ExitCode> {
+    use crate::person::CodiceFiscale;
+    use crate::pin::{Holder, PinType, credential};
+    let code = CodiceFiscale::parse(codice_fiscale).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pin_type = PinType::parse(pin_type)
+        .ok_or_else(|| anyhow::anyhow!("--type must be ordinario or dispositivo"))?;
+    let pin = crate::pin::new_initial_pin()?;
+    let state = AppState::init(config, Arc::new(SystemClock), Migrations::Require)?;
+    actix_web::rt::System::new().block_on(async {
+        credential::set_credential(
+            &state.db,
+            &state.hasher,
+            &state.audit_key,
+            &state.config.pin,
+            &code,
+            &pin,
+            pin_type,
+            Holder::Cittadino,
+            true,
+            cli_party(),
+            state.clock.now(),
+        )
+        .await
+    })?;
+    println!(
+        "initial PIN of {} ({}): {pin}",
+        code.masked(),
+        pin_type.as_str()
+    );
+    eprintln!("it is shown only now; it works once, to choose a personal PIN");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
@@ -127,12 +322,149 @@ fn keys_generate(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn persons_import(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let mut conn = open_migrated(&config)?;
-    let (audit_key, created) = AuditKey::load(&config, true)?;
+fn keys_rotate(config: &Config) -> anyhow::Result<ExitCode> {
+    let delay = i64::try_from(config.keys.rotation_delay_secs)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .context("keys.rotation_delay_secs is too large")?;
+    let outcome = oauth::keys::rotate(&config.keys.dir, SystemClock.now(), delay)?;
+    println!(
+        "created signing key {} in {}; it is published now and signs from {}",
+        outcome.kid,
+        config.keys.dir.display(),
+        outcome
+            .activates_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The audit key for a command that records what it does (created in development).
+fn audit_key_for_writes(config: &Config) -> anyhow::Result<AuditKey> {
+    let (audit_key, created) = AuditKey::load(config, true)?;
     if created {
         tracing::warn!("created a DEVELOPMENT audit HMAC key; set audit.hmac_key in production");
     }
+    Ok(audit_key)
+}
+
+fn clients_add(config: &Config, args: ClientsAdd) -> anyhow::Result<ExitCode> {
+    let jwks = match &args.jwks_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let new = NewClient {
+        client_id: args.id,
+        display_name: args.name,
+        auth_method: args.client_type.into(),
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        scopes: ScopeSet::parse(&args.scopes.join(" ")),
+        grant_types: args.grants.into_iter().map(GrantType::from).collect(),
+        jwks,
+    };
+    // Refuse a bad request before touching the database.
+    new.validate()?;
+    let mut conn = open_migrated(config)?;
+    let audit_key = audit_key_for_writes(config)?;
+    let registered =
+        match client::register(&mut conn, &audit_key, new, cli_party(), SystemClock.now()) {
+            Ok(r) => r,
+            Err(e @ ClientError::Exists(_)) => {
+                eprintln!("error: {e}; remove it first or choose another id");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let c = &registered.client;
+    println!("registered client {} ({})", c.client_id, c.auth_method);
+    println!("client_id: {}", c.client_id);
+    if let Some(secret) = &registered.secret {
+        println!("client_secret: {secret}");
+        eprintln!(
+            "warning: this secret is shown only now and cannot be shown again (procura keeps \
+             only its hash); store it safely. If it is lost, remove the client and add it again."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn clients_list(config: &Config) -> anyhow::Result<ExitCode> {
+    let mut conn = open_migrated(config)?;
+    let clients = client::list(&mut conn)?;
+    if clients.is_empty() {
+        println!("no clients registered");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let header = ["ID", "NAME", "TYPE", "GRANTS", "SCOPES", "REDIRECT URIS"];
+    let rows: Vec<[String; 6]> = clients
+        .iter()
+        .map(|c| {
+            [
+                c.client_id.clone(),
+                c.display_name.clone(),
+                c.auth_method.to_string(),
+                c.grant_types
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                c.scopes.to_string(),
+                if c.redirect_uris.is_empty() {
+                    "-".to_owned()
+                } else {
+                    c.redirect_uris.join(" ")
+                },
+            ]
+        })
+        .collect();
+    print!("{}", table(&header, &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let lines = std::iter::once(header.map(str::to_owned)).chain(rows.iter().cloned());
+    for line in lines {
+        let mut text = String::new();
+        for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn clients_remove(config: &Config, id: &str) -> anyhow::Result<ExitCode> {
+    let mut conn = open_migrated(config)?;
+    let audit_key = audit_key_for_writes(config)?;
+    if client::remove(&mut conn, &audit_key, id, cli_party(), SystemClock.now())? {
+        println!("removed client {id}, with its grants and tokens");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: no client with id `{id}`");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn persons_import(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let mut conn = open_migrated(&config)?;
+    let audit_key = audit_key_for_writes(&config)?;
     let input =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let started = Instant::now();

@@ -19,6 +19,10 @@ pub struct Config {
     pub keys: KeysConfig,
     pub audit: AuditConfig,
     pub log: LogConfig,
+    pub oauth: OauthConfig,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+    pub pin: PinConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +81,9 @@ pub struct KeysConfig {
     /// Create development keys when none exist. Turn off in production so a missing key
     /// is an error instead of a silently new identity.
     pub generate_if_missing: bool,
+    /// Seconds between `procura keys rotate` publishing a new key and that key starting to
+    /// sign: verifiers caching the JWKS must have fetched it by then.
+    pub rotation_delay_secs: u64,
 }
 
 impl Default for KeysConfig {
@@ -84,6 +91,110 @@ impl Default for KeysConfig {
         Self {
             dir: PathBuf::from("keys"),
             generate_if_missing: true,
+            rotation_delay_secs: 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OauthConfig {
+    /// The issuer identifier: the public base URL of procura (no trailing slash). Every
+    /// endpoint in the discovery document is built from it; an `https` issuer also marks
+    /// cookies `Secure`.
+    pub issuer: String,
+    /// `aud` of access tokens: the INPS services that accept them.
+    pub access_token_audience: String,
+    /// Lifetime of access tokens (RFC 9068 JWTs).
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of ID tokens.
+    pub id_token_ttl_secs: u64,
+    /// Lifetime of authorization codes.
+    pub code_ttl_secs: u64,
+    /// Lifetime of a refresh-token family, counted from the login it comes from.
+    pub refresh_token_ttl_secs: u64,
+}
+
+impl Default for OauthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            access_token_audience: "https://servizi.inps.it".into(),
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 600,
+            code_ttl_secs: 60,
+            refresh_token_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+impl OauthConfig {
+    /// The longest a JWT signed now may stay valid: how long a retired key stays published.
+    pub fn longest_jwt_ttl_secs(&self) -> u64 {
+        self.access_token_ttl_secs.max(self.id_token_ttl_secs)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Single sign-on lasts until logout or this many seconds after the login.
+    pub max_age_secs: u64,
+    /// Seconds a citizen has to complete the login page (and a forced PIN change).
+    pub login_flow_ttl_secs: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            max_age_secs: 8 * 3600,
+            login_flow_ttl_secs: 15 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// Login methods offered on the login page, in order: `pin` (later `spid`, `cie`, `cns`).
+    pub methods: Vec<String>,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            methods: vec!["pin".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PinConfig {
+    /// Consecutive wrong PINs that lock the PIN (domain §6.6).
+    pub lock_after_failures: u32,
+    /// First lock, in minutes; each further lock doubles it.
+    pub lock_minutes: u32,
+    /// Consecutive wrong PINs that block the PIN until recovery or reissue.
+    pub block_after_failures: u32,
+    /// Validity of a citizen's PIN, in days; then it must be changed.
+    pub citizen_validity_days: u32,
+    /// Validity of an intermediary's PIN, in days.
+    pub intermediary_validity_days: u32,
+    /// PIN login attempts allowed per client address per minute (per instance), checked
+    /// before any hashing.
+    pub attempts_per_minute_per_address: u32,
+}
+
+impl Default for PinConfig {
+    fn default() -> Self {
+        Self {
+            lock_after_failures: 5,
+            lock_minutes: 15,
+            block_after_failures: 20,
+            citizen_validity_days: 180,
+            intermediary_validity_days: 90,
+            attempts_per_minute_per_address: 10,
         }
     }
 }

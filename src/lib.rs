@@ -19,8 +19,12 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod login;
 pub mod oauth;
+pub mod password;
 pub mod person;
+pub mod pin;
+pub mod rate_limit;
 pub mod secret_file;
 pub mod telemetry;
 
@@ -29,6 +33,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::metrics::Metrics;
 use crate::oauth::keys::{self, KeySet};
+use crate::password::PasswordHasher;
+use crate::rate_limit::RateLimiter;
 use actix_web::HttpServer;
 use anyhow::Context;
 use std::net::TcpListener;
@@ -43,6 +49,10 @@ pub struct AppState {
     pub keys: Arc<KeySet>,
     pub audit_key: Arc<AuditKey>,
     pub metrics: Arc<Metrics>,
+    /// argon2id for PINs, off the async workers, at most one hash per core at a time.
+    pub hasher: Arc<PasswordHasher>,
+    /// Per-address limit on PIN login attempts (per instance).
+    pub pin_limiter: Arc<RateLimiter>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -62,6 +72,17 @@ impl AppState {
         clock: Arc<dyn Clock>,
         migrations: Migrations,
     ) -> anyhow::Result<Self> {
+        for method in &config.login.methods {
+            match login::Method::parse(method) {
+                Some(m) if m.is_available() => {}
+                Some(_) => anyhow::bail!(
+                    "login method `{method}` is not available in this version of procura"
+                ),
+                None => anyhow::bail!(
+                    "unknown login method `{method}` in login.methods (known: pin, spid, cie, cns)"
+                ),
+            }
+        }
         let pool = db::build_pool(&config.database)
             .with_context(|| format!("database {}", redacted_url(&config)))?;
         {
@@ -97,6 +118,8 @@ impl AppState {
                 "created a DEVELOPMENT audit HMAC key; set audit.hmac_key in production"
             );
         }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let config_pin_rate = config.pin.attempts_per_minute_per_address;
         Ok(Self {
             config: Arc::new(config),
             db: pool,
@@ -104,6 +127,8 @@ impl AppState {
             keys: Arc::new(key_set),
             audit_key: Arc::new(audit_key),
             metrics: Arc::new(Metrics::new()?),
+            hasher: Arc::new(PasswordHasher::new(cores)?),
+            pin_limiter: Arc::new(RateLimiter::new(config_pin_rate)),
         })
     }
 }
@@ -125,6 +150,13 @@ impl Application {
         let bind = state.config.server.bind.clone();
         let listener =
             TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
+        Self::build_on(state, listener)
+    }
+
+    /// Serves on a listener bound beforehand (tests bind first to learn the port, which the
+    /// issuer URL must name).
+    pub fn build_on(state: AppState, listener: TcpListener) -> anyhow::Result<Self> {
+        let bind = listener.local_addr()?.to_string();
         let port = listener.local_addr()?.port();
         let workers = match state.config.server.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),

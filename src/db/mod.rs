@@ -40,6 +40,10 @@ pub enum DbError {
     Migration(String),
     #[error("the blocking task was cancelled")]
     Cancelled,
+    /// Not the database's fault, but met in the same places: ids and tokens written with
+    /// a row come from the system CSPRNG, which can (in theory) fail.
+    #[error("the system random number generator failed: {0}")]
+    Entropy(#[from] std::io::Error),
 }
 
 impl DbConn {

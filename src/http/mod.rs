@@ -3,9 +3,13 @@
 //!
 //! This module knows actix and no SQL: handlers call domain functions through `db::run`.
 
+mod browser;
 mod codice_fiscale;
+mod login;
 pub mod metrics;
+mod oidc;
 mod ops;
+mod pages;
 pub mod problems;
 pub mod request_id;
 
@@ -42,6 +46,19 @@ routes! {
     "/readyz" => { GET: ops::readyz },
     "/metrics" => { GET: ops::metrics },
     "/v1/codice-fiscale/check" => { POST: codice_fiscale::check },
+    // OpenID Connect provider
+    "/.well-known/openid-configuration" => { GET: oidc::discovery },
+    "/jwks.json" => { GET: oidc::jwks },
+    "/authorize" => { GET: oidc::authorize, POST: oidc::authorize },
+    "/token" => { POST: oidc::token },
+    "/userinfo" => { GET: oidc::userinfo, POST: oidc::userinfo },
+    "/introspect" => { POST: oidc::introspect },
+    "/revoke" => { POST: oidc::revoke },
+    "/logout" => { GET: oidc::logout, POST: oidc::logout },
+    // Login page and methods
+    "/login" => { GET: login::page },
+    "/pin/login" => { POST: login::pin_login },
+    "/pin/change" => { POST: login::pin_change },
 }
 
 /// A route for `method`; GET routes answer HEAD too (probes and caches use it), as HTTP

@@ -4,6 +4,7 @@ use crate::AppState;
 use crate::db::{self, DbError, migrate};
 use crate::error::{ApiError, ProblemKind};
 use actix_web::{HttpResponse, web};
+use chrono::Duration;
 use serde_json::{Value, json};
 
 /// The process is up and serving HTTP. Checks nothing else, so a database outage does not
@@ -39,11 +40,15 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             )
         }
     };
-    let keys = &state.keys;
+    let now = state.clock.now();
+    let max_jwt_ttl = i64::try_from(state.config.oauth.longest_jwt_ttl_secs())
+        .ok()
+        .and_then(Duration::try_seconds)
+        .unwrap_or(Duration::MAX);
     let signing_keys = json!({
         "status": "ok",
-        "active_kid": keys.active().kid,
-        "published": keys.len(),
+        "active_kid": state.keys.signing_key(now).kid,
+        "published": state.keys.published_count(now, max_jwt_ttl),
     });
     let checks = json!({
         "database": database,

@@ -136,11 +136,15 @@ pub async fn method_not_allowed(
 
 /// The last line of defence: any error response without a problem body gets one.
 pub fn safety_net<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+    // Problems, and the bodies handlers chose on purpose: OAuth JSON errors (RFC 6749
+    // §5.2) and the HTML pages people see. Anything else is actix's own plain text.
+    let intended = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(PROBLEM_JSON.as_bytes())
+            || v.starts_with(b"application/json")
+            || v.starts_with(b"text/html")
+    });
+    if intended {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

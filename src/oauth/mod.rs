@@ -1,3 +1,21 @@
-//! The OpenID Connect provider face. So far: the signing keys and their JWKS.
+//! The OpenID Connect provider face: clients, signing keys, tokens, the authorization
+//! code flow, refresh, introspection, revocation and logout.
+//!
+//! - [`client`]: relying parties and their authentication at the token endpoint.
+//! - [`keys`], [`jwt`]: signing keys (rotation, JWKS) and the JWTs they sign.
+//! - [`authorize`], [`session`], [`grant`], [`tokens`]: the authorization code flow from
+//!   request to token response; [`subject`] the stable `sub` of each person.
+//! - [`scope`], [`params`], [`token_hash`]: the small shared pieces.
 
+pub mod authorize;
+pub mod cleanup;
+pub mod client;
+pub mod grant;
+pub mod jwt;
 pub mod keys;
+pub mod params;
+pub mod scope;
+pub mod session;
+pub mod subject;
+pub mod token_hash;
+pub mod tokens;

@@ -1,26 +1,7 @@
 //! The `procura` command line, run as an operator would run it.
 
-use crate::helpers::{AUDIT_KEY_HEX, TestApp, blocking};
+use crate::helpers::{AUDIT_KEY_HEX, TestApp, blocking, procura, text};
 use crate::persons_import::cf;
-use std::process::{Command, Output};
-
-fn procura(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_procura"));
-    cmd.args(args).env("PROCURA_LOG__FILTER", "error");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}[{}]",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        out.status
-    )
-}
 
 #[test]
 fn help_explains_every_command() {
@@ -107,10 +88,9 @@ fn keys_generate_creates_an_owner_only_key() {
         std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    assert_eq!(
-        std::fs::read_to_string(keys.join("ACTIVE")).unwrap().trim(),
-        kid
-    );
+    let schedule = std::fs::read_to_string(keys.join("keyring.json")).unwrap();
+    let schedule: serde_json::Value = serde_json::from_str(&schedule).unwrap();
+    assert_eq!(schedule["keys"][0]["kid"], kid.as_str(), "{schedule}");
 }
 
 #[actix_web::test]

@@ -232,3 +232,23 @@ impl TestApp {
         blocking(move || f(&mut pool.get().unwrap(), &key, now)).await
     }
 }
+
+/// Runs the `procura` binary with `env` added (logs at error level only).
+pub fn procura(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_procura"));
+    cmd.args(args).env("PROCURA_LOG__FILTER", "error");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Everything a command printed, and how it exited: for assertion messages.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}[{}]",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        out.status
+    )
+}

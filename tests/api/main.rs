@@ -4,10 +4,18 @@
 
 mod audit;
 mod cli;
+mod clients;
 mod codice_fiscale;
 mod errors;
 mod helpers;
+mod keys;
 mod migrations;
+mod oauth_cleanup;
+mod oidc_flow;
+mod oidc_refusals;
+mod oidc_support;
 mod openapi;
 mod ops;
 mod persons_import;
+mod pin_credential;
+mod pin_login;

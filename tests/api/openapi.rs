@@ -1,6 +1,7 @@
 //! openapi.yaml against the code: every route served is documented and nothing else is,
 //! every problem type the code can emit is listed (with its status and title), and every
-//! operation documents its errors as problem+json. No server needed.
+//! operation documents its errors: as problem+json, or (declared with `x-error-format`) as
+//! RFC 6749 JSON errors or HTML pages, the router's 405 staying problem+json. No server needed.
 
 use procura::error::ProblemKind;
 use procura::http::ROUTES;
@@ -10,6 +11,9 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 const SPEC: &str = "openapi.yaml";
 const PROBLEM_JSON: &str = "application/problem+json";
+const JSON: &str = "application/json";
+const HTML: &str = "text/html";
+const OAUTH_ERROR: &str = "#/components/schemas/OAuthError";
 const TYPE_BASE: &str = "https://procura.inps.it/problems/";
 const ABOUT_BLANK: &str = "about:blank";
 const HTTP_METHODS: [&str; 8] = [
@@ -205,6 +209,68 @@ fn every_problem_type_mentioned_in_the_spec_exists() {
     );
 }
 
+/// How an operation answers its errors, declared by its `x-error-format`. Whatever it
+/// declares, the router answers other methods on its path with a `405` problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorFormat {
+    /// No `x-error-format`: every error is an RFC 9457 problem.
+    Problem,
+    /// `oauth`: RFC 6749 §5.2 JSON errors (`application/json`, schema `OAuthError`).
+    OAuth,
+    /// `html`: pages for the person at the browser (`text/html`).
+    Html,
+}
+
+impl ErrorFormat {
+    fn of(op: &Yaml) -> Result<Self, String> {
+        match &op["x-error-format"] {
+            Yaml::BadValue => Ok(Self::Problem),
+            declared => match declared.as_str() {
+                Some("oauth") => Ok(Self::OAuth),
+                Some("html") => Ok(Self::Html),
+                _ => Err(format!(
+                    "x-error-format must be `oauth` or `html` (or absent), is {declared:?}"
+                )),
+            },
+        }
+    }
+
+    /// The media type its error responses may have besides problem+json.
+    fn own_media(self) -> Option<&'static str> {
+        match self {
+            Self::Problem => None,
+            Self::OAuth => Some(JSON),
+            Self::Html => Some(HTML),
+        }
+    }
+}
+
+/// A media type without its parameters: `text/html; charset=utf-8` is `text/html`.
+fn essence(media: &str) -> &str {
+    media.split(';').next().unwrap_or(media).trim()
+}
+
+/// Whether every value `schema` admits is a `target` (a `$ref` string): it is the reference,
+/// or (after references) an `allOf` with a member that is, or a `oneOf`/`anyOf` whose
+/// members all are.
+fn is_schema(root: &Yaml, schema: &Yaml, target: &str) -> bool {
+    fn walk(root: &Yaml, schema: &Yaml, target: &str, depth: u8) -> bool {
+        if depth > 16 {
+            return false;
+        }
+        if schema["$ref"].as_str() == Some(target) {
+            return true;
+        }
+        let schema = resolve(root, schema);
+        let members = |key: &str| schema[key].as_vec().filter(|m| !m.is_empty());
+        members("allOf").is_some_and(|m| m.iter().any(|s| walk(root, s, target, depth + 1)))
+            || ["oneOf", "anyOf"].iter().any(|key| {
+                members(key).is_some_and(|m| m.iter().all(|s| walk(root, s, target, depth + 1)))
+            })
+    }
+    walk(root, schema, target, 0)
+}
+
 #[test]
 fn every_operation_has_a_unique_id_and_documents_a_problem_json_4xx() {
     let root = spec();
@@ -223,27 +289,67 @@ fn every_operation_has_a_unique_id_and_documents_a_problem_json_4xx() {
                 problems.push(format!("{name}: no {field}"));
             }
         }
+        let format = ErrorFormat::of(op).unwrap_or_else(|e| {
+            problems.push(format!("{name}: {e}"));
+            ErrorFormat::Problem
+        });
         let responses = entries(&op["responses"]);
         if responses.is_empty() {
             problems.push(format!("{name}: no responses"));
         }
         let mut has_problem_4xx = false;
+        let mut own_format_errors = 0;
         for (code, response) in responses {
             let response = resolve(&root, response);
             let content = &response["content"];
             let media: Vec<String> = entries(content).into_iter().map(|(m, _)| m).collect();
             let is_error = code.starts_with('4') || code.starts_with('5');
             if is_error {
-                if media != [PROBLEM_JSON] {
+                let own = format.own_media().filter(|_| code != "405");
+                let allowed =
+                    |m: &String| m == PROBLEM_JSON || own.is_some_and(|own| essence(m) == own);
+                if media.len() != 1 || !allowed(&media[0]) {
+                    let expected = match own {
+                        Some(own) => format!("{own} or {PROBLEM_JSON}, one of them"),
+                        None if code == "405" => {
+                            format!("{PROBLEM_JSON} only (the router answers every 405)")
+                        }
+                        None => format!("{PROBLEM_JSON} only"),
+                    };
                     problems.push(format!(
-                        "{name} {code}: an error response must be {PROBLEM_JSON} only, is {media:?}"
+                        "{name} {code}: an error response must be {expected}, is {media:?}"
                     ));
-                } else if resolve(&root, &content[PROBLEM_JSON]["schema"]).is_badvalue() {
-                    problems.push(format!("{name} {code}: {PROBLEM_JSON} without a schema"));
                 }
-                has_problem_4xx |= code.starts_with('4') && media == [PROBLEM_JSON];
+                for m in media.iter().filter(|m| allowed(m)) {
+                    let schema = &content[m.as_str()]["schema"];
+                    if resolve(&root, schema).is_badvalue() {
+                        problems.push(format!("{name} {code}: {m} without a schema"));
+                    } else if m == PROBLEM_JSON {
+                        has_problem_4xx |= code.starts_with('4');
+                    } else if essence(m) == JSON && !is_schema(&root, schema, OAUTH_ERROR) {
+                        problems.push(format!(
+                            "{name} {code}: an {JSON} error must have the schema {OAUTH_ERROR}"
+                        ));
+                    } else {
+                        own_format_errors += 1;
+                    }
+                }
+            } else if code.starts_with('3') {
+                if resolve(&root, &response["headers"]["Location"]).is_badvalue() {
+                    problems.push(format!(
+                        "{name} {code}: a redirect without a Location header"
+                    ));
+                }
+            } else if response["x-empty-body"].as_bool() == Some(true) {
+                if !media.is_empty() {
+                    problems.push(format!(
+                        "{name} {code}: x-empty-body, yet it has content {media:?}"
+                    ));
+                }
             } else if media.is_empty() {
-                problems.push(format!("{name} {code}: no content"));
+                problems.push(format!(
+                    "{name} {code}: no content (declare `x-empty-body: true` if it has none)"
+                ));
             }
             if resolve(&root, &response["headers"]["X-Request-Id"]).is_badvalue() {
                 problems.push(format!(
@@ -258,6 +364,17 @@ fn every_operation_has_a_unique_id_and_documents_a_problem_json_4xx() {
             problems.push(format!(
                 "{name}: documents no 4xx response with {PROBLEM_JSON}"
             ));
+        }
+        // A declared format must be used, so the declaration cannot be empty.
+        match format {
+            ErrorFormat::Problem => {}
+            ErrorFormat::OAuth if own_format_errors == 0 => problems.push(format!(
+                "{name}: x-error-format: oauth, yet no error response is {JSON} with the schema {OAUTH_ERROR}"
+            )),
+            ErrorFormat::Html if own_format_errors == 0 => problems.push(format!(
+                "{name}: x-error-format: html, yet no error response is {HTML}"
+            )),
+            ErrorFormat::OAuth | ErrorFormat::Html => {}
         }
     }
     for (id, used_by) in ids {

@@ -23,7 +23,7 @@ async fn readyz_names_each_check() {
     }
     assert_eq!(
         body["checks"]["signing_keys"]["active_kid"],
-        app.state.keys.active().kid
+        app.state.keys.signing_key(app.clock_now()).kid
     );
 }
 
