@@ -23,6 +23,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub pin: PinConfig,
+    pub issuance: IssuanceConfig,
+    pub notify: NotifyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +197,118 @@ impl Default for PinConfig {
             citizen_validity_days: 180,
             intermediary_validity_days: 90,
             attempts_per_minute_per_address: 10,
+        }
+    }
+}
+
+/// Who may still obtain a PIN (domain §2.7, §6.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuanceEligibility {
+    /// Anyone, as before the 2021 switch-off (the default, so every channel stays exercised).
+    Anyone,
+    /// 1 Oct 2020 – 30 Sep 2021: minors, people without an Italian identity document, and
+    /// people under tutela, curatela or amministrazione di sostegno.
+    Transition2020,
+    /// From 1 Oct 2021: only foreign residents without an Italian identity document.
+    ForeignResidentsOnly,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IssuanceConfig {
+    /// Who may still obtain a PIN.
+    pub eligibility: IssuanceEligibility,
+    /// Largest document (MV35 form, identity document, decree) accepted, in bytes.
+    pub document_max_bytes: usize,
+    /// Minutes a contact-centre operator holds a claimed request before others may take it.
+    pub claim_minutes: u32,
+    /// Call-back attempts without an answer before the request is closed.
+    pub callback_max_attempts: u32,
+    /// Minutes before an unanswered call-back is offered again.
+    pub callback_retry_minutes: u32,
+}
+
+impl Default for IssuanceConfig {
+    fn default() -> Self {
+        Self {
+            eligibility: IssuanceEligibility::Anyone,
+            document_max_bytes: 3 * 1024 * 1024,
+            claim_minutes: 30,
+            callback_max_attempts: 3,
+            callback_retry_minutes: 120,
+        }
+    }
+}
+
+/// How the dispatcher hands messages over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Every message is written as a file under `notify.files_dir` (the embedded default).
+    Files,
+    /// SMS through the HTTP gateway, e-mail and PEC through SMTP, letters to the print spool.
+    Live,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `files` (development) or `live`.
+    pub delivery: Delivery,
+    /// Where `files` delivery writes messages (SMS and e-mail texts, letter PDFs).
+    pub files_dir: PathBuf,
+    /// The key (hex or base64, 32 bytes) sealing PIN halves while they wait in the outbox.
+    /// When absent, `keys.dir/outbox.dev.key` is used (and created in development).
+    pub outbox_key: Option<Secret>,
+    /// How often the dispatcher looks for due messages, in milliseconds.
+    pub dispatch_interval_ms: u64,
+    /// Messages claimed per round.
+    pub batch_size: u32,
+    /// Seconds a dispatcher holds a claimed message before another may retry it.
+    pub lease_secs: u64,
+    /// Attempts before a message is marked failed (and an operator must look at it).
+    pub max_attempts: u32,
+    /// First retry delay in seconds; it doubles at each attempt up to `backoff_max_secs`.
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
+    /// SMS gateway endpoint (`live`): messages are POSTed as JSON with an Idempotency-Key.
+    pub sms_gateway_url: Option<String>,
+    /// Bearer token for the SMS gateway.
+    pub sms_gateway_token: Option<Secret>,
+    /// Sender name shown on SMS.
+    pub sms_sender: String,
+    /// SMTP server for e-mail (`live`), e.g. `smtp://127.0.0.1:2525` or
+    /// `smtps://user:password@smtp.example.it`.
+    pub smtp_url: Option<Secret>,
+    pub email_from: String,
+    /// SMTP server of the PEC provider (`live`); PEC messages go only through it.
+    pub pec_smtp_url: Option<Secret>,
+    pub pec_from: String,
+    /// Where `live` delivery writes letter PDFs and the manifest for the print provider.
+    pub print_spool_dir: PathBuf,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            delivery: Delivery::Files,
+            files_dir: PathBuf::from("data/outbox"),
+            outbox_key: None,
+            dispatch_interval_ms: 1000,
+            batch_size: 50,
+            lease_secs: 60,
+            max_attempts: 10,
+            backoff_base_secs: 30,
+            backoff_max_secs: 3600,
+            sms_gateway_url: None,
+            sms_gateway_token: None,
+            sms_sender: "INPS".into(),
+            smtp_url: None,
+            email_from: "INPS <noreply@inps.it>".into(),
+            pec_smtp_url: None,
+            pec_from: "INPS <pin@postacert.inps.gov.it>".into(),
+            print_spool_dir: PathBuf::from("data/print-spool"),
         }
     }
 }

@@ -5,6 +5,9 @@
 //! - [`db`]: the one place that knows SQLite and PostgreSQL apart; pool, migrations,
 //!   the async→blocking bridge [`db::run`].
 //! - [`person`]: the codice fiscale and the persons registry (with its CSV import).
+//! - [`pin`]: the PIN credential, its issuance channels and the contact-centre queue.
+//! - [`notify`]: the transactional outbox and the channels that deliver its messages.
+//! - [`operator`]: contact-centre, desk and web-meeting operators and their roles.
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`oauth`]: the OpenID Connect provider face; for now its signing keys.
 //! - [`http`]: every route in one list, thin handlers, middleware.
@@ -20,7 +23,9 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod login;
+pub mod notify;
 pub mod oauth;
+pub mod operator;
 pub mod password;
 pub mod person;
 pub mod pin;
@@ -53,6 +58,8 @@ pub struct AppState {
     pub hasher: Arc<PasswordHasher>,
     /// Per-address limit on PIN login attempts (per instance).
     pub pin_limiter: Arc<RateLimiter>,
+    /// Seals PIN halves while they wait in the outbox.
+    pub outbox_key: Arc<notify::OutboxKey>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -118,6 +125,13 @@ impl AppState {
                 "created a DEVELOPMENT audit HMAC key; set audit.hmac_key in production"
             );
         }
+        let (outbox_key, created) = notify::OutboxKey::load(&config)?;
+        if created {
+            tracing::warn!(
+                dir = %config.keys.dir.display(),
+                "created a DEVELOPMENT outbox key; set notify.outbox_key in production"
+            );
+        }
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config_pin_rate = config.pin.attempts_per_minute_per_address;
         Ok(Self {
@@ -129,6 +143,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()?),
             hasher: Arc::new(PasswordHasher::new(cores)?),
             pin_limiter: Arc::new(RateLimiter::new(config_pin_rate)),
+            outbox_key: Arc::new(outbox_key),
         })
     }
 }

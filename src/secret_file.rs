@@ -27,3 +27,23 @@ pub fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.write_all(contents)?;
     file.sync_all()
 }
+
+/// A development key file: its text when it exists; else, when `create`, a new file holding
+/// 32 random bytes in hex (returned with `true`); else `None`.
+pub fn read_or_create_dev_key(
+    path: &Path,
+    create: bool,
+) -> std::io::Result<Option<(String, bool)>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some((text, false))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !create {
+                return Ok(None);
+            }
+            let text = format!("{}\n", hex::encode(random_bytes::<32>()?));
+            write_new(path, text.as_bytes())?;
+            Ok(Some((text, true)))
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -68,18 +68,11 @@ impl AuditKey {
             path: path.clone(),
             reason: e.to_string(),
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((Self::decode(&text)?, false)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !(create && config.keys.generate_if_missing) {
-                    return Err(AuditKeyError::Missing);
-                }
-                let bytes = secret_file::random_bytes::<32>().map_err(file_err)?;
-                secret_file::write_new(&path, format!("{}\n", hex::encode(bytes)).as_bytes())
-                    .map_err(file_err)?;
-                Ok((Self(bytes.to_vec()), true))
-            }
-            Err(e) => Err(file_err(e)),
+        match secret_file::read_or_create_dev_key(&path, create && config.keys.generate_if_missing)
+            .map_err(file_err)?
+        {
+            Some((text, created)) => Ok((Self::decode(&text)?, created)),
+            None => Err(AuditKeyError::Missing),
         }
     }
 

@@ -173,6 +173,97 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox_messages (id) {
+        id -> Text,
+        idempotency_key -> Text,
+        channel -> Text,
+        recipient -> Text,
+        template -> Text,
+        params -> Text,
+        sealed_secret -> Nullable<Binary>,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        source_ref -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    operators (id) {
+        id -> Text,
+        codice_fiscale -> Text,
+        display_name -> Text,
+        roles -> Text,
+        office -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    pin_requests (id) {
+        id -> Text,
+        reference -> Text,
+        channel -> Text,
+        codice_fiscale -> Text,
+        representative_cf -> Nullable<Text>,
+        representation -> Nullable<Text>,
+        representation_ref -> Nullable<Text>,
+        given_name -> Text,
+        family_name -> Text,
+        birth_date -> Date,
+        address -> Text,
+        postal_code -> Text,
+        municipality -> Text,
+        province -> Text,
+        mobile -> Nullable<Text>,
+        email -> Nullable<Text>,
+        pec -> Nullable<Text>,
+        first_half_channel -> Nullable<Text>,
+        pin_type -> Text,
+        status -> Text,
+        check_failures -> Nullable<Text>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        call_attempts -> BigInt,
+        next_call_at -> Nullable<Timestamp>,
+        outcome_reason -> Nullable<Text>,
+        operator_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    pin_request_documents (id) {
+        id -> Text,
+        request_id -> Text,
+        kind -> Text,
+        media_type -> Text,
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        content -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    phone_pins (codice_fiscale) {
+        codice_fiscale -> Text,
+        pin_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(client_assertion_jtis -> oauth_clients (client_id));
 diesel::joinable!(login_flows -> oauth_clients (client_id));
 diesel::joinable!(oauth_grants -> oauth_clients (client_id));
@@ -180,6 +271,7 @@ diesel::joinable!(oauth_grants -> browser_sessions (session_id));
 diesel::joinable!(authorization_codes -> oauth_grants (grant_id));
 diesel::joinable!(refresh_tokens -> oauth_grants (grant_id));
 diesel::joinable!(pin_credentials -> persons (codice_fiscale));
+diesel::joinable!(pin_request_documents -> pin_requests (request_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
@@ -195,4 +287,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     revoked_access_tokens,
     pin_credentials,
+    outbox_messages,
+    operators,
+    pin_requests,
+    pin_request_documents,
+    phone_pins,
 );

@@ -1,0 +1,3 @@
+DROP TABLE phone_pins;
+DROP TABLE pin_request_documents;
+DROP TABLE pin_requests;
