@@ -84,6 +84,8 @@ impl TestApp {
         config.database.url = Secret(db.url.clone());
         config.database.pool_max_size = 4;
         config.keys.dir = dirs.path().join("keys");
+        config.notify.files_dir = dirs.path().join("outbox");
+        config.notify.print_spool_dir = dirs.path().join("print-spool");
         config.audit.hmac_key = Some(Secret::from(AUDIT_KEY_HEX));
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(
