@@ -227,6 +227,8 @@ pub struct IssuanceConfig {
     pub callback_max_attempts: u32,
     /// Minutes before an unanswered call-back is offered again.
     pub callback_retry_minutes: u32,
+    /// Online PIN requests accepted per client address per minute (per instance).
+    pub online_requests_per_minute_per_address: u32,
 }
 
 impl Default for IssuanceConfig {
@@ -237,6 +239,7 @@ impl Default for IssuanceConfig {
             claim_minutes: 30,
             callback_max_attempts: 3,
             callback_retry_minutes: 120,
+            online_requests_per_minute_per_address: 5,
         }
     }
 }

@@ -28,10 +28,23 @@ pub enum ProblemKind {
     NotReady,
     ServiceUnavailable,
     Internal,
+    // PIN issuance
+    PinThirdParty,
+    PinNotEligible,
+    PinRepresentationInvalid,
+    PinAlreadyActive,
+    PinRequestPending,
+    PersonNotInRegistry,
+    PinRequestNotQueued,
+    PinRequestClaimed,
+    PinRequestNotClaimed,
+    DocumentMissing,
+    DocumentRejected,
+    TooManyRequests,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 12] = [
+    pub const ALL: [ProblemKind; 24] = [
         ProblemKind::MalformedJson,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::PayloadTooLarge,
@@ -44,6 +57,18 @@ impl ProblemKind {
         ProblemKind::NotReady,
         ProblemKind::ServiceUnavailable,
         ProblemKind::Internal,
+        ProblemKind::PinThirdParty,
+        ProblemKind::PinNotEligible,
+        ProblemKind::PinRepresentationInvalid,
+        ProblemKind::PinAlreadyActive,
+        ProblemKind::PinRequestPending,
+        ProblemKind::PersonNotInRegistry,
+        ProblemKind::PinRequestNotQueued,
+        ProblemKind::PinRequestClaimed,
+        ProblemKind::PinRequestNotClaimed,
+        ProblemKind::DocumentMissing,
+        ProblemKind::DocumentRejected,
+        ProblemKind::TooManyRequests,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -60,6 +85,18 @@ impl ProblemKind {
             ProblemKind::NotReady => "not-ready",
             ProblemKind::ServiceUnavailable => "service-unavailable",
             ProblemKind::Internal => "internal",
+            ProblemKind::PinThirdParty => "pin-third-party",
+            ProblemKind::PinNotEligible => "pin-not-eligible",
+            ProblemKind::PinRepresentationInvalid => "pin-representation-invalid",
+            ProblemKind::PinAlreadyActive => "pin-already-active",
+            ProblemKind::PinRequestPending => "pin-request-pending",
+            ProblemKind::PersonNotInRegistry => "person-not-in-registry",
+            ProblemKind::PinRequestNotQueued => "pin-request-not-queued",
+            ProblemKind::PinRequestClaimed => "pin-request-claimed",
+            ProblemKind::PinRequestNotClaimed => "pin-request-not-claimed",
+            ProblemKind::DocumentMissing => "document-missing",
+            ProblemKind::DocumentRejected => "document-rejected",
+            ProblemKind::TooManyRequests => "too-many-requests",
         }
     }
 
@@ -83,6 +120,18 @@ impl ProblemKind {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemKind::PinThirdParty => StatusCode::FORBIDDEN,
+            ProblemKind::PinNotEligible => StatusCode::FORBIDDEN,
+            ProblemKind::PinRepresentationInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::PinAlreadyActive => StatusCode::CONFLICT,
+            ProblemKind::PinRequestPending => StatusCode::CONFLICT,
+            ProblemKind::PersonNotInRegistry => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::PinRequestNotQueued => StatusCode::CONFLICT,
+            ProblemKind::PinRequestClaimed => StatusCode::CONFLICT,
+            ProblemKind::PinRequestNotClaimed => StatusCode::CONFLICT,
+            ProblemKind::DocumentMissing => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DocumentRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -100,6 +149,18 @@ impl ProblemKind {
             ProblemKind::NotReady => "Not ready",
             ProblemKind::ServiceUnavailable => "Service unavailable",
             ProblemKind::Internal => "Internal error",
+            ProblemKind::PinThirdParty => "PIN requests by third parties are refused",
+            ProblemKind::PinNotEligible => "Not eligible for a PIN",
+            ProblemKind::PinRepresentationInvalid => "Legal representation not acceptable",
+            ProblemKind::PinAlreadyActive => "A PIN is already active",
+            ProblemKind::PinRequestPending => "A PIN request is already pending",
+            ProblemKind::PersonNotInRegistry => "Person not in the registry",
+            ProblemKind::PinRequestNotQueued => "PIN request not waiting for the contact centre",
+            ProblemKind::PinRequestClaimed => "PIN request held by another operator",
+            ProblemKind::PinRequestNotClaimed => "PIN request not claimed",
+            ProblemKind::DocumentMissing => "Required document missing",
+            ProblemKind::DocumentRejected => "Document not accepted",
+            ProblemKind::TooManyRequests => "Too many requests",
         }
     }
 }
@@ -122,6 +183,8 @@ pub struct ApiError {
     /// What went wrong inside, for the log only; never sent.
     pub cause: Option<String>,
     pub allow: Option<String>,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -146,6 +209,7 @@ impl ApiError {
             extensions: None,
             cause: None,
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -208,6 +272,9 @@ impl ResponseError for ApiError {
             .and_then(|a| HeaderValue::from_str(a).ok())
         {
             resp.insert_header((header::ALLOW, allow));
+        }
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         match serde_json::to_vec(&body) {
             Ok(bytes) => resp.body(bytes),

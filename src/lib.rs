@@ -58,6 +58,8 @@ pub struct AppState {
     pub hasher: Arc<PasswordHasher>,
     /// Per-address limit on PIN login attempts (per instance).
     pub pin_limiter: Arc<RateLimiter>,
+    /// Per-address limit on online PIN requests (per instance).
+    pub request_limiter: Arc<RateLimiter>,
     /// Seals PIN halves while they wait in the outbox.
     pub outbox_key: Arc<notify::OutboxKey>,
 }
@@ -135,6 +137,9 @@ impl AppState {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config_pin_rate = config.pin.attempts_per_minute_per_address;
         Ok(Self {
+            request_limiter: Arc::new(RateLimiter::new(
+                config.issuance.online_requests_per_minute_per_address,
+            )),
             config: Arc::new(config),
             db: pool,
             clock,

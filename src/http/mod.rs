@@ -10,6 +10,7 @@ pub mod metrics;
 mod oidc;
 mod ops;
 mod pages;
+mod pin;
 pub mod problems;
 pub mod request_id;
 
@@ -59,6 +60,8 @@ routes! {
     "/login" => { GET: login::page },
     "/pin/login" => { POST: login::pin_login },
     "/pin/change" => { POST: login::pin_change },
+    // PIN issuance
+    "/v1/pin/requests" => { POST: pin::request_online },
 }
 
 /// A route for `method`; GET routes answer HEAD too (probes and caches use it), as HTTP

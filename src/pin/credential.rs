@@ -688,48 +688,78 @@ pub async fn set_credential(
         rules::check_personal_pin(&pin, cf, &person.given_name, &person.family_name)?;
     }
     let hash = hasher.hash(pin).await?;
-    let at = naive(now);
-    let expires_at = expiry(at, holder, policy);
     let masked = cf.masked().to_string();
-    let (cf, key) = (cf.clone(), audit_key.clone());
+    let (cf, key, policy) = (cf.clone(), audit_key.clone(), policy.clone());
     db::run(pool, move |conn| {
         conn.write_transaction(|conn| {
-            diesel::delete(pc::table.find(cf.as_str())).execute(conn)?;
-            diesel::insert_into(pc::table)
-                .values(NewRow {
-                    codice_fiscale: cf.as_str(),
-                    pin_hash: &hash,
-                    initial,
-                    pin_type: pin_type.as_str(),
-                    holder: holder.as_str(),
-                    set_at: at,
-                    expires_at,
-                    last_used_at: None,
-                    failures: 0,
-                    locks: 0,
-                    locked_until: None,
-                    blocked_at: None,
-                    updated_at: at,
-                })
-                .execute(conn)?;
-            audit::append(
-                conn,
-                &key,
-                now,
-                Event::new(actor, ACTION_SET, Outcome::Success)
-                    .on_behalf_of(Party::person(&cf))
-                    .detail(json!({
-                        "pin_type": pin_type.as_str(),
-                        "holder": holder.as_str(),
-                        "initial": initial,
-                        "expires_at": expires_at.and_utc().to_rfc3339(),
-                    })),
-            )?;
-            Ok::<_, PinError>(())
+            let stored = StoredCredential {
+                pin_hash: &hash,
+                pin_type,
+                holder,
+                initial,
+            };
+            store_credential(conn, &key, &policy, &cf, stored, actor, now)
         })
     })
     .await?;
     tracing::info!(cf = %masked, %pin_type, %holder, initial, "PIN set");
+    Ok(())
+}
+
+/// A PIN hash to store, with what it allows.
+pub struct StoredCredential<'a> {
+    /// The argon2id PHC string (see [`PasswordHasher::hash`]).
+    pub pin_hash: &'a str,
+    pub pin_type: PinType,
+    pub holder: Holder,
+    pub initial: bool,
+}
+
+/// Writes `cf`'s credential, replacing any previous one with counters cleared, and audits it
+/// as `pin.credential.set`. Runs inside the caller's write transaction, so issuance can store
+/// the PIN, its request and its messages all at once.
+pub fn store_credential(
+    conn: &mut DbConn,
+    key: &AuditKey,
+    policy: &PinConfig,
+    cf: &CodiceFiscale,
+    stored: StoredCredential<'_>,
+    actor: Party,
+    now: DateTime<Utc>,
+) -> Result<(), PinError> {
+    let at = naive(now);
+    let expires_at = expiry(at, stored.holder, policy);
+    diesel::delete(pc::table.find(cf.as_str())).execute(conn)?;
+    diesel::insert_into(pc::table)
+        .values(NewRow {
+            codice_fiscale: cf.as_str(),
+            pin_hash: stored.pin_hash,
+            initial: stored.initial,
+            pin_type: stored.pin_type.as_str(),
+            holder: stored.holder.as_str(),
+            set_at: at,
+            expires_at,
+            last_used_at: None,
+            failures: 0,
+            locks: 0,
+            locked_until: None,
+            blocked_at: None,
+            updated_at: at,
+        })
+        .execute(conn)?;
+    audit::append(
+        conn,
+        key,
+        now,
+        Event::new(actor, ACTION_SET, Outcome::Success)
+            .on_behalf_of(Party::person(cf))
+            .detail(json!({
+                "pin_type": stored.pin_type.as_str(),
+                "holder": stored.holder.as_str(),
+                "initial": stored.initial,
+                "expires_at": expires_at.and_utc().to_rfc3339(),
+            })),
+    )?;
     Ok(())
 }
 

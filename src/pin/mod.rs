@@ -4,7 +4,13 @@
 //! A PIN is stored only as an argon2id hash ([`crate::password`]); it never appears in logs,
 //! audit records or `Debug` output.
 
+pub mod address_check;
 pub mod credential;
+pub mod documents;
+pub mod halves;
+pub mod issuance;
+pub mod policy;
+pub mod request;
 pub mod rules;
 
 pub use credential::{

@@ -18,4 +18,5 @@ mod openapi;
 mod ops;
 mod persons_import;
 mod pin_credential;
+mod pin_issuance;
 mod pin_login;

@@ -29,7 +29,8 @@ CREATE TABLE pin_requests (
     first_half_channel   TEXT,
     -- ordinario | dispositivo
     pin_type             TEXT NOT NULL,
-    -- queued | claimed | issued | rejected | closed
+    -- queued (waiting for the contact centre; claimed while claimed_until is ahead) |
+    -- issued | rejected | closed (no answer after the last call-back)
     status               TEXT NOT NULL,
     -- space-separated reasons the automatic check failed (for the call-back)
     check_failures       TEXT,
@@ -46,6 +47,8 @@ CREATE TABLE pin_requests (
 );
 CREATE INDEX pin_requests_queue ON pin_requests (status, created_at);
 CREATE INDEX pin_requests_codice_fiscale ON pin_requests (codice_fiscale);
+-- One open request per person: a second is refused by the database, not by a check first.
+CREATE UNIQUE INDEX pin_requests_one_open ON pin_requests (codice_fiscale) WHERE status = 'queued';
 
 -- Evidence archived with a request (messaggio 4590/2016: the MV35 form and the ID document
 -- scan): the bytes, their checked media type and SHA-256.
