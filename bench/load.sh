@@ -10,6 +10,8 @@
 # fails if the service idles at 50 MB or more or ever reaches 200 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The release binary, wherever cargo puts it.
+procura="${CARGO_TARGET_DIR:-target}/release/procura"
 
 seconds=${BENCH_SECONDS:-20}
 connections=${BENCH_CONNECTIONS:-64}
@@ -43,7 +45,7 @@ fi
 
 PROCURA_DATABASE__URL="$db_url" PROCURA_SERVER__BIND="127.0.0.1:$port" \
   PROCURA_KEYS__DIR="$work/keys" PROCURA_LOG__FILTER=warn \
-  target/release/procura serve >"$work/serve.log" 2>&1 &
+  "$procura" serve >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/serve.log"; exit 1; }

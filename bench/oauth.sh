@@ -17,6 +17,8 @@
 # idle RSS < 50 MB, RSS under load < 200 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The release binary, wherever cargo puts it.
+procura="${CARGO_TARGET_DIR:-target}/release/procura"
 
 seconds=${BENCH_SECONDS:-20}
 connections=${BENCH_CONNECTIONS:-32}
@@ -75,9 +77,9 @@ base="http://127.0.0.1:$port"
 
 # Clients, registered before the server starts: a service obtaining tokens, and a resource
 # server introspecting them. Both client_secret_basic.
-target/release/procura migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
+"$procura" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
 add_client() { # id name -> prints the secret
-  target/release/procura clients add --id "$1" --name "$2" --type basic \
+  "$procura" clients add --id "$1" --name "$2" --type basic \
     --scope "inps:read inps:apply" --grant client_credentials >"$work/client-$1.out" 2>&1 \
     || { cat "$work/client-$1.out" >&2; exit 1; }
   sed -n 's/^.*client_secret: *//p' "$work/client-$1.out" | head -n 1
@@ -91,7 +93,7 @@ service_basic=$(printf '%s:%s' bench-service "$service_secret" | base64 -w0)
 rs_basic=$(printf '%s:%s' bench-resource-server "$rs_secret" | base64 -w0)
 
 PROCURA_SERVER__BIND="127.0.0.1:$port" PROCURA_SERVER__WORKERS="$workers" \
-  taskset -c "$cores" target/release/procura serve >"$work/serve.log" 2>&1 &
+  taskset -c "$cores" "$procura" serve >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
 curl -sf "$base/readyz" >/dev/null || { cat "$work/serve.log"; exit 1; }
