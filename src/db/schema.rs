@@ -259,6 +259,7 @@ diesel::table! {
     phone_pins (codice_fiscale) {
         codice_fiscale -> Text,
         pin_hash -> Text,
+        failures -> BigInt,
         created_at -> Timestamp,
         expires_at -> Timestamp,
     }

@@ -9,7 +9,9 @@ pub mod credential;
 pub mod documents;
 pub mod halves;
 pub mod issuance;
+pub mod phone;
 pub mod policy;
+pub mod recovery;
 pub mod request;
 pub mod rules;
 

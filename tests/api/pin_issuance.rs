@@ -14,6 +14,7 @@ use procura::pin::documents::{self, DocumentKind};
 use procura::pin::issuance::{self, CallOutcome, DeskRequest, IssuanceError, Recorded};
 use procura::pin::request::RequesterData;
 use procura::pin::{PinLogin, credential};
+use procura::pin::{phone, recovery};
 use serde_json::{Value, json};
 
 const ONLINE: &str = "/v1/pin/requests";
@@ -751,4 +752,282 @@ async fn the_desk_needs_the_person_in_the_registry() {
     )
     .await;
     assert!(matches!(r, Err(IssuanceError::NotInRegistry)), "{r:?}");
+}
+
+/// Mario with a PIN issued online (mobile and e-mail on file) and used once.
+async fn mario_with_issued_pin(app: &TestApp) -> String {
+    let code = mario();
+    add_person(app, &code, "Mario", "Rossi").await;
+    assert_eq!(
+        app.post_json(ONLINE, &mario_form().to_string())
+            .await
+            .status,
+        201
+    );
+    let sent = outbox(app).await;
+    let pin: String = ["pin_first_half", "pin_second_half"]
+        .iter()
+        .map(|t| {
+            sent.iter()
+                .find(|m| m.template == *t)
+                .unwrap()
+                .secret
+                .clone()
+                .unwrap()
+        })
+        .collect();
+    assert!(matches!(
+        login(app, code.as_str(), &pin).await,
+        PinLogin::Verified { .. }
+    ));
+    pin
+}
+
+fn given(mobile: Option<&str>, email: Option<&str>, pec: Option<&str>) -> recovery::Contacts {
+    recovery::Contacts {
+        mobile: mobile.map(str::to_owned),
+        email: email.map(str::to_owned),
+        pec: pec.map(str::to_owned),
+    }
+}
+
+#[actix_web::test]
+async fn a_lost_pin_is_recovered_split_across_two_contacts_on_file() {
+    let app = spawn().await;
+    let old = mario_with_issued_pin(&app).await;
+    let code = mario();
+    let before = outbox(&app).await.len();
+
+    // One contact, or a wrong one, is not enough.
+    for g in [
+        given(Some("+393331234567"), None, None),
+        given(Some("+393331234567"), Some("other@example.it"), None),
+    ] {
+        let r = recovery::recover(&app.state, &code, &g, app.clock_now())
+            .await
+            .unwrap();
+        assert_eq!(r, recovery::Recovery::ContactsDoNotMatch);
+    }
+    assert_eq!(outbox(&app).await.len(), before);
+
+    let r = recovery::recover(
+        &app.state,
+        &code,
+        &given(Some("+393331234567"), Some("mario.rossi@example.it"), None),
+        app.clock_now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r, recovery::Recovery::Sent);
+    let sent = outbox(&app).await;
+    let halves: Vec<&Sent> = sent
+        .iter()
+        .filter(|m| m.template == "pin_recovery_half")
+        .collect();
+    assert_eq!(halves.len(), 2);
+    assert_eq!(
+        (
+            halves[0].channel.as_str(),
+            halves[0].params["part"].as_i64()
+        ),
+        ("sms", Some(1))
+    );
+    assert_eq!(
+        (
+            halves[1].channel.as_str(),
+            halves[1].params["part"].as_i64()
+        ),
+        ("email", Some(2))
+    );
+    let new_pin = format!(
+        "{}{}",
+        halves[0].secret.clone().unwrap(),
+        halves[1].secret.clone().unwrap()
+    );
+    assert!(matches!(
+        login(&app, code.as_str(), &old).await,
+        PinLogin::Rejected { .. }
+    ));
+    assert!(matches!(
+        login(&app, code.as_str(), &new_pin).await,
+        PinLogin::Verified { .. }
+    ));
+}
+
+#[actix_web::test]
+async fn a_never_used_pin_cannot_be_recovered() {
+    let app = spawn().await;
+    let code = mario();
+    add_person(&app, &code, "Mario", "Rossi").await;
+    assert_eq!(
+        app.post_json(ONLINE, &mario_form().to_string())
+            .await
+            .status,
+        201
+    );
+    let r = recovery::recover(
+        &app.state,
+        &code,
+        &given(Some("+393331234567"), Some("mario.rossi@example.it"), None),
+        app.clock_now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r, recovery::Recovery::NeverUsed);
+}
+
+#[actix_web::test]
+async fn a_revoked_pin_no_longer_logs_in_and_the_holder_is_told() {
+    let app = spawn().await;
+    let pin = mario_with_issued_pin(&app).await;
+    let code = mario();
+    let r = recovery::revoke(
+        &app.state,
+        &code,
+        recovery::Revoker::Operator {
+            id: "op-anna".into(),
+            reason: " ".into(),
+        },
+        app.clock_now(),
+    )
+    .await;
+    assert!(matches!(r, Err(IssuanceError::ReasonRequired)), "{r:?}");
+    recovery::revoke(
+        &app.state,
+        &code,
+        recovery::Revoker::Operator {
+            id: "op-anna".into(),
+            reason: "Richiesta del titolare al telefono".into(),
+        },
+        app.clock_now(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        login(&app, code.as_str(), &pin).await,
+        PinLogin::Rejected { .. }
+    ));
+    assert!(
+        outbox(&app)
+            .await
+            .iter()
+            .any(|m| m.template == "pin_revoked" && m.channel == "sms")
+    );
+    let actions = audit_actions(&app).await;
+    assert!(
+        actions
+            .iter()
+            .any(|(actor, action, detail)| actor == "operator:op-anna"
+                && action == "pin.revoked"
+                && detail.contains("titolare"))
+    );
+    // Nothing left to revoke; and a new request is now possible.
+    let r = recovery::revoke(
+        &app.state,
+        &code,
+        recovery::Revoker::Holder,
+        app.clock_now(),
+    )
+    .await;
+    assert!(
+        matches!(
+            r,
+            Err(IssuanceError::Pin(procura::pin::PinError::NoCredential))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        app.post_json(ONLINE, &mario_form().to_string())
+            .await
+            .status,
+        201
+    );
+}
+
+#[actix_web::test]
+async fn a_phone_pin_identifies_the_caller_until_it_expires_or_is_replaced() {
+    let app = spawn().await;
+    let code = mario();
+    let created = phone::create(&app.state, &code, phone::Validity::OneWeek, app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(created.code.len(), 8);
+    let check = |c: String| {
+        let (state, code) = (app.state.clone(), code.clone());
+        let now = app.clock_now();
+        async move {
+            phone::check(&state, "op-anna", &code, &c, now)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(matches!(
+        check(created.code.clone()).await,
+        phone::PhoneCheck::Valid { .. }
+    ));
+    // A new one cancels the old.
+    let newer = phone::create(&app.state, &code, phone::Validity::OneDay, app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(
+        check(created.code.clone()).await,
+        phone::PhoneCheck::Invalid
+    );
+    assert!(matches!(
+        check(newer.code.clone()).await,
+        phone::PhoneCheck::Valid { .. }
+    ));
+    // Expired after its validity.
+    app.clock
+        .advance(chrono::TimeDelta::days(1) + chrono::TimeDelta::seconds(1));
+    assert_eq!(check(newer.code.clone()).await, phone::PhoneCheck::Invalid);
+    // Unknown person: the same answer.
+    let other = CodiceFiscale::parse(&cf("VRDGPP60A01H501")).unwrap();
+    let r = phone::check(&app.state, "op-anna", &other, "12345678", app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(r, phone::PhoneCheck::Invalid);
+}
+
+#[actix_web::test]
+async fn parallel_wrong_phone_pins_exhaust_it_after_five() {
+    let app = spawn().await;
+    let code = mario();
+    let created = phone::create(
+        &app.state,
+        &code,
+        phone::Validity::OneMonth,
+        app.clock_now(),
+    )
+    .await
+    .unwrap();
+    let wrong = if created.code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (state, code, now) = (app.state.clone(), code.clone(), app.clock_now());
+            actix_web::rt::spawn(async move {
+                phone::check(&state, "op-anna", &code, wrong, now)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut invalid = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            phone::PhoneCheck::Invalid => invalid += 1,
+            phone::PhoneCheck::Exhausted => {}
+            v @ phone::PhoneCheck::Valid { .. } => panic!("{v:?}"),
+        }
+    }
+    assert_eq!(invalid, 5);
+    // Now even the right code is refused.
+    let r = phone::check(&app.state, "op-anna", &code, &created.code, app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(r, phone::PhoneCheck::Exhausted);
 }

@@ -66,9 +66,11 @@ CREATE TABLE pin_request_documents (
 CREATE INDEX pin_request_documents_request_id ON pin_request_documents (request_id);
 
 -- Temporary telephone PIN (domain §2.6): one per person, a new one replaces the old.
+-- Wrong codes count in `failures`; at the limit the phone PIN stops working.
 CREATE TABLE phone_pins (
     codice_fiscale  TEXT PRIMARY KEY NOT NULL,
     pin_hash        TEXT NOT NULL,
+    failures        BIGINT NOT NULL,
     created_at      TIMESTAMP NOT NULL,
     expires_at      TIMESTAMP NOT NULL
 );
