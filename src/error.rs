@@ -41,10 +41,11 @@ pub enum ProblemKind {
     DocumentMissing,
     DocumentRejected,
     TooManyRequests,
+    MalformedMultipart,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 24] = [
+    pub const ALL: [ProblemKind; 25] = [
         ProblemKind::MalformedJson,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::PayloadTooLarge,
@@ -69,6 +70,7 @@ impl ProblemKind {
         ProblemKind::DocumentMissing,
         ProblemKind::DocumentRejected,
         ProblemKind::TooManyRequests,
+        ProblemKind::MalformedMultipart,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -97,6 +99,7 @@ impl ProblemKind {
             ProblemKind::DocumentMissing => "document-missing",
             ProblemKind::DocumentRejected => "document-rejected",
             ProblemKind::TooManyRequests => "too-many-requests",
+            ProblemKind::MalformedMultipart => "malformed-multipart",
         }
     }
 
@@ -132,6 +135,7 @@ impl ProblemKind {
             ProblemKind::DocumentMissing => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::DocumentRejected => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ProblemKind::MalformedMultipart => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -161,6 +165,7 @@ impl ProblemKind {
             ProblemKind::DocumentMissing => "Required document missing",
             ProblemKind::DocumentRejected => "Document not accepted",
             ProblemKind::TooManyRequests => "Too many requests",
+            ProblemKind::MalformedMultipart => "Malformed multipart body",
         }
     }
 }

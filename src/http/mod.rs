@@ -10,6 +10,7 @@ pub mod metrics;
 mod oidc;
 mod ops;
 mod pages;
+mod multipart;
 mod pin;
 pub mod problems;
 pub mod request_id;
