@@ -41,6 +41,16 @@ pub trait Sender: Send + Sync {
 /// A live channel left unconfigured: messages wait (and retry) until it is configured.
 struct Unconfigured(&'static str);
 
+impl Unconfigured {
+    fn boxed(setting: &'static str) -> Box<dyn Sender> {
+        tracing::warn!(
+            setting,
+            "notify.delivery is live but a channel is not configured; its messages will wait"
+        );
+        Box::new(Self(setting))
+    }
+}
+
 impl Sender for Unconfigured {
     fn send(&self, _: &Outgoing<'_>) -> Result<(), SendError> {
         Err(SendError::Transient(format!(
@@ -85,7 +95,7 @@ impl Senders {
                         &cfg.sms_sender,
                         timeout,
                     )),
-                    None => Box::new(Unconfigured("notify.sms_gateway_url")),
+                    None => Unconfigured::boxed("notify.sms_gateway_url"),
                 },
                 email: match &cfg.smtp_url {
                     Some(url) => Box::new(email::SmtpSender::new(
@@ -93,7 +103,7 @@ impl Senders {
                         &cfg.email_from,
                         timeout,
                     )?),
-                    None => Box::new(Unconfigured("notify.smtp_url")),
+                    None => Unconfigured::boxed("notify.smtp_url"),
                 },
                 pec: match &cfg.pec_smtp_url {
                     Some(url) => Box::new(email::SmtpSender::new(
@@ -101,7 +111,7 @@ impl Senders {
                         &cfg.pec_from,
                         timeout,
                     )?),
-                    None => Box::new(Unconfigured("notify.pec_smtp_url")),
+                    None => Unconfigured::boxed("notify.pec_smtp_url"),
                 },
                 post: Box::new(post::PrintSpool::new(&cfg.print_spool_dir)),
             }),

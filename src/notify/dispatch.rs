@@ -30,6 +30,8 @@ pub struct DispatchReport {
     pub retried: usize,
     /// Failed for good (permanent error, or the last attempt).
     pub failed: usize,
+    /// Claimed, but taken over by another dispatcher before its turn came (lease expired).
+    pub skipped: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +123,18 @@ impl Dispatcher {
             self.claim(&mut conn)?
         };
         report.claimed = claimed.len();
-        for (msg, lease) in claimed {
+        for (msg, claim_lease) in claimed {
+            // Renew the lease just before this hand-over, so that a slow batch never sends a
+            // message whose lease ran out; if another dispatcher took it over meanwhile, the
+            // message is theirs now.
+            let lease = lease_end(self.clock.now(), self.cfg.lease_secs);
+            {
+                let mut conn = self.db.get().map_err(DbError::from)?;
+                if !renew_lease(&mut conn, &msg.id, claim_lease, lease)? {
+                    report.skipped += 1;
+                    continue;
+                }
+            }
             let outcome = self.deliver(&msg);
             let now = self.clock.now();
             let mut conn = self.db.get().map_err(DbError::from)?;
@@ -283,6 +296,24 @@ fn scrub(error: &str, msg: &Claimed, key: &OutboxKey) -> String {
         text = text.replace(&secret, "[redacted]");
     }
     text
+}
+
+/// Moves our lease on; false when it is no longer ours.
+fn renew_lease(
+    conn: &mut DbConn,
+    id: &str,
+    ours: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<bool, DispatchError> {
+    let n = diesel::update(
+        om::table
+            .filter(om::id.eq(id))
+            .filter(om::status.eq("pending"))
+            .filter(om::claimed_until.eq(ours)),
+    )
+    .set(om::claimed_until.eq(Some(until)))
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
 /// Sent: the sealed half is erased in the same UPDATE.

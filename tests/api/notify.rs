@@ -1002,3 +1002,35 @@ async fn notify_a_dispatcher_killed_mid_send_delivers_each_message_exactly_once_
     assert_eq!(delivered, ["k:0", "k:1", "k:2"]);
     assert!(rows(&app).await.iter().all(|r| r.sealed_secret.is_none()));
 }
+
+#[actix_web::test]
+async fn notify_a_leased_message_is_left_alone_until_its_lease_ends() {
+    let gw = Gateway::start(Mode::Ok);
+    let app = TestApp::spawn_with(|c| live(c, Some(&gw), None)).await;
+    enqueue(
+        &app,
+        vec![message(
+            "l:1",
+            Channel::Sms,
+            "+393330000201",
+            Some("LE11AS22"),
+        )],
+    )
+    .await;
+    // Another dispatcher holds it for 60 s.
+    let until = (app.clock_now() + chrono::Duration::seconds(60)).naive_utc();
+    app.with_db(move |c, _, _| {
+        diesel::update(om::table)
+            .set(om::claimed_until.eq(Some(until)))
+            .execute(c)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(dispatch(&app).await.claimed, 0);
+    app.clock.advance(chrono::Duration::seconds(59));
+    assert_eq!(dispatch(&app).await.claimed, 0);
+    assert!(gw.requests().is_empty());
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(dispatch(&app).await.sent, 1);
+    assert_eq!(gw.requests().len(), 1);
+}
