@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building procura needs on Debian/Ubuntu, only when missing:
-# a C toolchain (aws-lc), libpq (PostgreSQL client), libsqlite3, and the Rust toolchain.
+# a C toolchain (aws-lc), libpq (PostgreSQL client), libsqlite3, the Rust toolchain, and
+# for the notification tests poppler-utils (pdftotext reads the letter PDFs) and Python's
+# aiosmtpd (a real SMTP server on loopback).
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(build-essential pkg-config libpq-dev libsqlite3-dev ca-certificates curl)
+packages=(build-essential pkg-config libpq-dev libsqlite3-dev ca-certificates curl poppler-utils python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,4 +25,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "procura: installing the Rust toolchain with rustup" >&2
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
   export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "procura: installing aiosmtpd (Python) for the e-mail tests" >&2
+  python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages aiosmtpd
 fi

@@ -52,6 +52,20 @@ pub enum Command {
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Send the messages waiting in the notification outbox.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send the due messages once (or, with --loop, every notify.dispatch_interval_ms until
+    /// stopped), as `serve` does in the background. Safe beside other dispatchers.
+    Dispatch {
+        /// Keep dispatching until the process is stopped.
+        #[arg(long = "loop")]
+        repeat: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +242,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }) => pin_set(config, &codice_fiscale, &pin_type),
         Command::Persons(PersonsCommand::Import { file }) => persons_import(config, &file),
         Command::Audit(AuditCommand::Verify) => audit_verify(config),
+        Command::Notify(NotifyCommand::Dispatch { repeat }) => notify_dispatch(config, repeat),
     };
     match result {
         Ok(code) => code,
@@ -252,6 +267,11 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             std::time::Duration::from_secs(60),
         ));
         actix_web::rt::spawn(purge_periodically(state.clone()));
+        let dispatcher = Arc::new(crate::notify::Dispatcher::from_state(&state)?);
+        actix_web::rt::spawn(crate::notify::dispatch::run_periodically(
+            dispatcher,
+            std::time::Duration::from_millis(state.config.notify.dispatch_interval_ms),
+        ));
         Application::build(state)?.run_until_stopped().await?;
         Ok(ExitCode::SUCCESS)
     })
@@ -269,6 +289,22 @@ async fn purge_periodically(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "purging expired OAuth state failed"),
         }
     }
+}
+
+/// `procura notify dispatch [--loop]`: one round, or rounds until killed.
+fn notify_dispatch(config: Config, repeat: bool) -> anyhow::Result<ExitCode> {
+    let state = AppState::init(config, Arc::new(SystemClock), Migrations::Require)?;
+    let dispatcher = crate::notify::Dispatcher::from_state(&state)?;
+    if repeat {
+        let interval = std::time::Duration::from_millis(state.config.notify.dispatch_interval_ms);
+        crate::notify::dispatch::run_blocking(&dispatcher, interval);
+    }
+    let r = dispatcher.dispatch_due()?;
+    println!(
+        "claimed {}, sent {}, to retry {}, failed {}",
+        r.claimed, r.sent, r.retried, r.failed
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pin_set(config: Config, codice_fiscale: &str, pin_type: &str) -> anyhow::Result<ExitCode> {

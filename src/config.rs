@@ -290,6 +290,9 @@ pub struct NotifyConfig {
     pub pec_from: String,
     /// Where `live` delivery writes letter PDFs and the manifest for the print provider.
     pub print_spool_dir: PathBuf,
+    /// Seconds one hand-over (SMS gateway request, SMTP session) may take; keep it below
+    /// `lease_secs`, or a slow hand-over may be repeated by another dispatcher.
+    pub send_timeout_secs: u64,
 }
 
 impl Default for NotifyConfig {
@@ -312,6 +315,7 @@ impl Default for NotifyConfig {
             pec_smtp_url: None,
             pec_from: "INPS <pin@postacert.inps.gov.it>".into(),
             print_spool_dir: PathBuf::from("data/print-spool"),
+            send_timeout_secs: 30,
         }
     }
 }

@@ -2,8 +2,22 @@
 //! its messages with [`enqueue`] in its own transaction; the dispatcher sends them later,
 //! with retries, and an idempotency key per message so that a crash never sends twice nor
 //! loses one. Channels: SMS, e-mail, PEC and post (a PDF letter per recipient).
+//!
+//! - [`templates`]: the Italian texts.
+//! - [`channel`]: the `Sender` trait and the choice of senders (`delivery`); one sender per
+//!   channel in [`sms`], [`email`] (e-mail and PEC), [`post`] (PDF letters to the print
+//!   spool), and [`files`] for the embedded default.
+//! - [`dispatch`]: claims due messages, sends them, records the outcome.
 
+pub mod channel;
+pub mod dispatch;
+pub mod email;
+pub mod files;
+pub mod pdf;
+pub mod post;
 pub mod sealed;
+pub mod sms;
+pub mod templates;
 
 use crate::db::schema::outbox_messages;
 use crate::db::{DbConn, DbError};
@@ -11,6 +25,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use dispatch::{DispatchReport, Dispatcher};
 pub use sealed::OutboxKey;
 
 /// How a message reaches its recipient.

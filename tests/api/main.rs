@@ -10,6 +10,7 @@ mod errors;
 mod helpers;
 mod keys;
 mod migrations;
+mod notify;
 mod oauth_cleanup;
 mod oidc_flow;
 mod oidc_refusals;
