@@ -123,7 +123,7 @@ pub struct ClientsAdd {
     pub post_logout_redirect_uris: Vec<String>,
     /// Scopes the client may ask for, space-separated; may be repeated.
     /// Known: openid, profile, inps:read, inps:apply, delegations:read, delegations:write,
-    /// credentials:write.
+    /// credentials:write, operator.
     #[arg(long = "scope", value_name = "SCOPES", required = true)]
     pub scopes: Vec<String>,
     /// A grant type the client may use; repeat (or separate with commas) for several.

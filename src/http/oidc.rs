@@ -493,7 +493,7 @@ async fn token_inner(
             minter.for_grant(&redeemed.grant, &scope, redeemed.refresh_token, false)
         }
         GrantType::ClientCredentials => {
-            let allowed = client.scopes.without(&["openid", "profile"]);
+            let allowed = client.scopes.without(scope::PERSON_ONLY);
             let scope = match params.get("scope") {
                 None => allowed,
                 Some(asked) => {
