@@ -23,7 +23,11 @@ pub enum ProblemKind {
     InvalidQuery,
     ValidationFailed,
     InvalidCodiceFiscale,
+    Unauthorized,
+    InsufficientAuthentication,
+    Forbidden,
     NotFound,
+    Conflict,
     MethodNotAllowed,
     NotReady,
     ServiceUnavailable,
@@ -31,7 +35,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 12] = [
+    pub const ALL: [ProblemKind; 16] = [
         ProblemKind::MalformedJson,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::PayloadTooLarge,
@@ -39,7 +43,11 @@ impl ProblemKind {
         ProblemKind::InvalidQuery,
         ProblemKind::ValidationFailed,
         ProblemKind::InvalidCodiceFiscale,
+        ProblemKind::Unauthorized,
+        ProblemKind::InsufficientAuthentication,
+        ProblemKind::Forbidden,
         ProblemKind::NotFound,
+        ProblemKind::Conflict,
         ProblemKind::MethodNotAllowed,
         ProblemKind::NotReady,
         ProblemKind::ServiceUnavailable,
@@ -55,7 +63,11 @@ impl ProblemKind {
             ProblemKind::InvalidQuery => "invalid-query",
             ProblemKind::ValidationFailed => "validation-failed",
             ProblemKind::InvalidCodiceFiscale => "invalid-codice-fiscale",
+            ProblemKind::Unauthorized => "unauthorized",
+            ProblemKind::InsufficientAuthentication => "insufficient-authentication",
+            ProblemKind::Forbidden => "forbidden",
             ProblemKind::NotFound => "not-found",
+            ProblemKind::Conflict => "conflict",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::NotReady => "not-ready",
             ProblemKind::ServiceUnavailable => "service-unavailable",
@@ -77,7 +89,12 @@ impl ProblemKind {
             ProblemKind::ValidationFailed | ProblemKind::InvalidCodiceFiscale => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ProblemKind::Unauthorized | ProblemKind::InsufficientAuthentication => {
+                StatusCode::UNAUTHORIZED
+            }
+            ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::Conflict => StatusCode::CONFLICT,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::NotReady | ProblemKind::ServiceUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -95,7 +112,11 @@ impl ProblemKind {
             ProblemKind::InvalidQuery => "Invalid query string",
             ProblemKind::ValidationFailed => "Validation failed",
             ProblemKind::InvalidCodiceFiscale => "Invalid codice fiscale",
+            ProblemKind::Unauthorized => "Authentication required",
+            ProblemKind::InsufficientAuthentication => "Stronger authentication required",
+            ProblemKind::Forbidden => "Forbidden",
             ProblemKind::NotFound => "Not found",
+            ProblemKind::Conflict => "Conflict",
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::NotReady => "Not ready",
             ProblemKind::ServiceUnavailable => "Service unavailable",
@@ -122,6 +143,8 @@ pub struct ApiError {
     /// What went wrong inside, for the log only; never sent.
     pub cause: Option<String>,
     pub allow: Option<String>,
+    /// `WWW-Authenticate` to send (RFC 6750 §3 for bearer-token refusals).
+    pub challenge: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -146,6 +169,7 @@ impl ApiError {
             extensions: None,
             cause: None,
             allow: None,
+            challenge: None,
         }
     }
 
@@ -169,6 +193,11 @@ impl ApiError {
 
     pub fn with_extensions(mut self, ext: serde_json::Value) -> Self {
         self.extensions = Some(ext);
+        self
+    }
+
+    pub fn with_challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.challenge = Some(challenge.into());
         self
     }
 }
@@ -208,6 +237,13 @@ impl ResponseError for ApiError {
             .and_then(|a| HeaderValue::from_str(a).ok())
         {
             resp.insert_header((header::ALLOW, allow));
+        }
+        if let Some(challenge) = self
+            .challenge
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            resp.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         match serde_json::to_vec(&body) {
             Ok(bytes) => resp.body(bytes),

@@ -33,7 +33,7 @@ impl Audience {
         }
     }
 
-    fn pick(self, italian: String, english: String) -> String {
+    pub(crate) fn pick(self, italian: String, english: String) -> String {
         match self {
             Audience::Citizen => italian,
             Audience::Staff => english,

@@ -176,9 +176,7 @@ impl NewOperator {
         let roles = validate_roles(&self.roles)?;
         let office = match self.office.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(o)
-                if o.chars().count() > MAX_OFFICE_CHARS || o.chars().any(char::is_control) =>
-            {
+            Some(o) if o.chars().count() > MAX_OFFICE_CHARS || o.chars().any(char::is_control) => {
                 return Err(OperatorError::InvalidOffice);
             }
             Some(o) => Some(o.to_owned()),
@@ -336,6 +334,25 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<Operator>, DbError> {
         .collect()
 }
 
+/// [`list`] for someone at the admin API, recorded: the list is personal data.
+pub fn list_audited(
+    conn: &mut DbConn,
+    audit_key: &AuditKey,
+    acting: &Acting,
+    now: DateTime<Utc>,
+) -> Result<Vec<Operator>, DbError> {
+    conn.write_transaction(|c| {
+        let all = list(c)?;
+        audit::append(
+            c,
+            audit_key,
+            now,
+            acting.event("operator.listed", json!({ "count": all.len() })),
+        )?;
+        Ok(all)
+    })
+}
+
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Operator>, DbError> {
     operators::table
         .find(id)
@@ -384,17 +401,13 @@ pub fn disable(
     }
     let now = crate::clock::to_micros(now);
     conn.write_transaction(|c| {
-        let changed = diesel::update(
-            operators::table
-                .find(id)
-                .filter(operators::active.eq(true)),
-        )
-        .set((
-            operators::active.eq(false),
-            operators::disabled_at.eq(Some(now.naive_utc())),
-            operators::updated_at.eq(now.naive_utc()),
-        ))
-        .execute(c)?;
+        let changed = diesel::update(operators::table.find(id).filter(operators::active.eq(true)))
+            .set((
+                operators::active.eq(false),
+                operators::disabled_at.eq(Some(now.naive_utc())),
+                operators::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(c)?;
         let operator = find(c, id)?.ok_or_else(|| OperatorError::NotFound(id.to_owned()))?;
         if changed == 1 {
             audit::append(
@@ -508,7 +521,10 @@ mod tests {
         ));
         let mut bad = new(&["admin"]);
         bad.codice_fiscale = "RSSMRA85T10A562X".into();
-        assert!(matches!(bad.validate(), Err(OperatorError::CodiceFiscale(_))));
+        assert!(matches!(
+            bad.validate(),
+            Err(OperatorError::CodiceFiscale(_))
+        ));
         let mut bad = new(&["admin"]);
         bad.display_name = " ".into();
         assert!(matches!(bad.validate(), Err(OperatorError::InvalidName)));
