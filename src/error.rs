@@ -138,13 +138,14 @@ pub struct ApiError {
     pub kind: ProblemKind,
     pub detail: String,
     pub errors: Vec<FieldError>,
-    /// Extra members of the problem object (e.g. the readiness checks).
-    pub extensions: Option<serde_json::Value>,
+    /// Extra members of the problem object (e.g. the readiness checks). Boxed, like the
+    /// headers below, to keep `Result<_, ApiError>` small (clippy's `result_large_err`).
+    pub extensions: Option<Box<serde_json::Value>>,
     /// What went wrong inside, for the log only; never sent.
     pub cause: Option<String>,
-    pub allow: Option<String>,
+    pub allow: Option<Box<str>>,
     /// `WWW-Authenticate` to send (RFC 6750 §3 for bearer-token refusals).
-    pub challenge: Option<String>,
+    pub challenge: Option<Box<str>>,
 }
 
 #[derive(Serialize)]
@@ -157,7 +158,7 @@ struct ProblemBody<'a> {
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    extensions: &'a Option<serde_json::Value>,
+    extensions: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -192,12 +193,12 @@ impl ApiError {
     }
 
     pub fn with_extensions(mut self, ext: serde_json::Value) -> Self {
-        self.extensions = Some(ext);
+        self.extensions = Some(Box::new(ext));
         self
     }
 
     pub fn with_challenge(mut self, challenge: impl Into<String>) -> Self {
-        self.challenge = Some(challenge.into());
+        self.challenge = Some(challenge.into().into_boxed_str());
         self
     }
 }
@@ -227,7 +228,7 @@ impl ResponseError for ApiError {
             status: self.kind.status().as_u16(),
             detail: &self.detail,
             errors: &self.errors,
-            extensions: &self.extensions,
+            extensions: self.extensions.as_deref(),
         };
         let mut resp = HttpResponse::build(self.kind.status());
         resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));

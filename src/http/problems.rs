@@ -130,7 +130,7 @@ pub async fn method_not_allowed(
         ProblemKind::MethodNotAllowed,
         format!("This resource accepts only {allow}."),
     );
-    e.allow = Some(allow);
+    e.allow = Some(allow.into_boxed_str());
     Err(e)
 }
 

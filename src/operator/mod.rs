@@ -478,7 +478,9 @@ pub fn set_roles(
             .execute(c)?;
         let after = find(c, id)?.ok_or_else(|| OperatorError::NotFound(id.to_owned()))?;
         let mut detail = audit_detail(&after);
-        detail["previous_roles"] = json!(before.role_names());
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("previous_roles".into(), json!(before.role_names()));
+        }
         audit::append(
             c,
             audit_key,
