@@ -49,6 +49,9 @@ pub enum Command {
     /// Manage PIN credentials.
     #[command(subcommand)]
     Pin(PinCommand),
+    /// Manage operators (contact centre, branch desks, web meeting) and their roles.
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -90,6 +93,41 @@ pub enum PinCommand {
         /// `ordinario` (read-only services) or `dispositivo` (may apply for benefits).
         #[arg(long = "type", default_value = "ordinario")]
         pin_type: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Make a person an operator, active at once. Audited.
+    ///
+    /// The person logs in through the login broker like anyone else; a client allowed the
+    /// `operator` scope then gets tokens carrying their roles.
+    ///
+    /// Example:
+    ///
+    ///   procura operators add --codice-fiscale RSSMRA85T10A562S --name "Mario Rossi"
+    ///     --role sportello --role admin --office "Roma Centro"
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// The person's codice fiscale.
+        #[arg(long, value_name = "CF")]
+        codice_fiscale: String,
+        /// Name shown to colleagues and in listings.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// A role: sportello, contact_center, web_meeting or admin. Repeat for several.
+        #[arg(long = "role", value_name = "ROLE", required = true)]
+        roles: Vec<String>,
+        /// The INPS office (sede) the operator works at.
+        #[arg(long, value_name = "SEDE")]
+        office: Option<String>,
+    },
+    /// List operators, active and disabled (codici fiscali masked).
+    List,
+    /// Disable an operator: their operator access ends at once; the record stays. Audited.
+    Disable {
+        /// The operator id (see `operators list`).
+        id: String,
     },
 }
 
@@ -137,7 +175,7 @@ pub struct ClientsAdd {
     pub post_logout_redirect_uris: Vec<String>,
     /// Scopes the client may ask for, space-separated; may be repeated.
     /// Known: openid, profile, inps:read, inps:apply, delegations:read, delegations:write,
-    /// credentials:write.
+    /// credentials:write, operator.
     #[arg(long = "scope", value_name = "SCOPES", required = true)]
     pub scopes: Vec<String>,
     /// A grant type the client may use; repeat (or separate with commas) for several.
@@ -241,6 +279,7 @@ pub fn run(cli: Cli) -> ExitCode {
             pin_type,
         }) => pin_set(config, &codice_fiscale, &pin_type),
         Command::Persons(PersonsCommand::Import { file }) => persons_import(config, &file),
+        Command::Operators(cmd) => operators(&config, cmd),
         Command::Audit(AuditCommand::Verify) => audit_verify(config),
         Command::Notify(NotifyCommand::Dispatch { repeat }) => notify_dispatch(config, repeat),
     };
@@ -484,6 +523,86 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
         out.push('\n');
     }
     out
+}
+
+fn operators(config: &Config, cmd: OperatorsCommand) -> anyhow::Result<ExitCode> {
+    use crate::operator::{self, Acting, NewOperator, OperatorError};
+    let refused = |e: OperatorError| {
+        eprintln!("error: {e}");
+        Ok(ExitCode::FAILURE)
+    };
+    match cmd {
+        OperatorsCommand::Add {
+            codice_fiscale,
+            name,
+            roles,
+            office,
+        } => {
+            let new = NewOperator {
+                codice_fiscale,
+                display_name: name,
+                roles,
+                office,
+            };
+            // Refuse a bad request before touching the database.
+            if let Err(e) = new.validate() {
+                return refused(e);
+            }
+            let mut conn = open_migrated(config)?;
+            let audit_key = audit_key_for_writes(config)?;
+            let acting = Acting::new(cli_party());
+            match operator::add(&mut conn, &audit_key, &new, &acting, SystemClock.now()) {
+                Ok(o) => {
+                    println!(
+                        "added operator {} ({}): {}",
+                        o.id,
+                        o.codice_fiscale.masked(),
+                        o.role_names().join(" ")
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e @ OperatorError::Db(_)) => Err(e.into()),
+                Err(e) => refused(e),
+            }
+        }
+        OperatorsCommand::List => {
+            let mut conn = open_migrated(config)?;
+            let all = operator::list(&mut conn)?;
+            if all.is_empty() {
+                println!("no operators");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let header = ["ID", "CODICE FISCALE", "NAME", "ROLES", "OFFICE", "STATUS"];
+            let rows: Vec<[String; 6]> = all
+                .iter()
+                .map(|o| {
+                    [
+                        o.id.clone(),
+                        o.codice_fiscale.masked().to_string(),
+                        o.display_name.clone(),
+                        o.role_names().join(","),
+                        o.office.clone().unwrap_or_else(|| "-".into()),
+                        if o.active { "active" } else { "disabled" }.to_owned(),
+                    ]
+                })
+                .collect();
+            print!("{}", table(&header, &rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        OperatorsCommand::Disable { id } => {
+            let mut conn = open_migrated(config)?;
+            let audit_key = audit_key_for_writes(config)?;
+            let acting = Acting::new(cli_party());
+            match operator::disable(&mut conn, &audit_key, &id, &acting, SystemClock.now()) {
+                Ok(o) => {
+                    println!("disabled operator {} ({})", o.id, o.codice_fiscale.masked());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e @ OperatorError::Db(_)) => Err(e.into()),
+                Err(e) => refused(e),
+            }
+        }
+    }
 }
 
 fn clients_remove(config: &Config, id: &str) -> anyhow::Result<ExitCode> {

@@ -25,6 +25,7 @@ pub struct Config {
     pub pin: PinConfig,
     pub issuance: IssuanceConfig,
     pub notify: NotifyConfig,
+    pub operator: OperatorConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -316,6 +317,23 @@ impl Default for NotifyConfig {
             pec_from: "INPS <pin@postacert.inps.gov.it>".into(),
             print_spool_dir: PathBuf::from("data/print-spool"),
             send_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// The lowest login level that may use the operator API (`/v1/operator/*`). The default,
+    /// `pin-dispositivo`, is what development can reach with a PIN; production must set
+    /// `spid-l2` (design §1: operators log in with SPID L2 or higher, CIE or CNS).
+    pub min_level: crate::login::Level,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        Self {
+            min_level: crate::login::Level::PinDispositivo,
         }
     }
 }

@@ -23,7 +23,11 @@ pub enum ProblemKind {
     InvalidQuery,
     ValidationFailed,
     InvalidCodiceFiscale,
+    Unauthorized,
+    InsufficientAuthentication,
+    Forbidden,
     NotFound,
+    Conflict,
     MethodNotAllowed,
     NotReady,
     ServiceUnavailable,
@@ -45,7 +49,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 25] = [
+    pub const ALL: [ProblemKind; 29] = [
         ProblemKind::MalformedJson,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::PayloadTooLarge,
@@ -53,7 +57,11 @@ impl ProblemKind {
         ProblemKind::InvalidQuery,
         ProblemKind::ValidationFailed,
         ProblemKind::InvalidCodiceFiscale,
+        ProblemKind::Unauthorized,
+        ProblemKind::InsufficientAuthentication,
+        ProblemKind::Forbidden,
         ProblemKind::NotFound,
+        ProblemKind::Conflict,
         ProblemKind::MethodNotAllowed,
         ProblemKind::NotReady,
         ProblemKind::ServiceUnavailable,
@@ -82,7 +90,11 @@ impl ProblemKind {
             ProblemKind::InvalidQuery => "invalid-query",
             ProblemKind::ValidationFailed => "validation-failed",
             ProblemKind::InvalidCodiceFiscale => "invalid-codice-fiscale",
+            ProblemKind::Unauthorized => "unauthorized",
+            ProblemKind::InsufficientAuthentication => "insufficient-authentication",
+            ProblemKind::Forbidden => "forbidden",
             ProblemKind::NotFound => "not-found",
+            ProblemKind::Conflict => "conflict",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::NotReady => "not-ready",
             ProblemKind::ServiceUnavailable => "service-unavailable",
@@ -117,7 +129,12 @@ impl ProblemKind {
             ProblemKind::ValidationFailed | ProblemKind::InvalidCodiceFiscale => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ProblemKind::Unauthorized | ProblemKind::InsufficientAuthentication => {
+                StatusCode::UNAUTHORIZED
+            }
+            ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::Conflict => StatusCode::CONFLICT,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::NotReady | ProblemKind::ServiceUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -148,7 +165,11 @@ impl ProblemKind {
             ProblemKind::InvalidQuery => "Invalid query string",
             ProblemKind::ValidationFailed => "Validation failed",
             ProblemKind::InvalidCodiceFiscale => "Invalid codice fiscale",
+            ProblemKind::Unauthorized => "Authentication required",
+            ProblemKind::InsufficientAuthentication => "Stronger authentication required",
+            ProblemKind::Forbidden => "Forbidden",
             ProblemKind::NotFound => "Not found",
+            ProblemKind::Conflict => "Conflict",
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::NotReady => "Not ready",
             ProblemKind::ServiceUnavailable => "Service unavailable",
@@ -183,11 +204,14 @@ pub struct ApiError {
     pub kind: ProblemKind,
     pub detail: String,
     pub errors: Vec<FieldError>,
-    /// Extra members of the problem object (e.g. the readiness checks).
-    pub extensions: Option<serde_json::Value>,
+    /// Extra members of the problem object (e.g. the readiness checks). Boxed, like the
+    /// headers below, to keep `Result<_, ApiError>` small (clippy's `result_large_err`).
+    pub extensions: Option<Box<serde_json::Value>>,
     /// What went wrong inside, for the log only; never sent.
     pub cause: Option<String>,
-    pub allow: Option<String>,
+    pub allow: Option<Box<str>>,
+    /// `WWW-Authenticate` to send (RFC 6750 §3 for bearer-token refusals).
+    pub challenge: Option<Box<str>>,
     /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
 }
@@ -202,7 +226,7 @@ struct ProblemBody<'a> {
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    extensions: &'a Option<serde_json::Value>,
+    extensions: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -215,6 +239,7 @@ impl ApiError {
             cause: None,
             allow: None,
             retry_after: None,
+            challenge: None,
         }
     }
 
@@ -237,7 +262,12 @@ impl ApiError {
     }
 
     pub fn with_extensions(mut self, ext: serde_json::Value) -> Self {
-        self.extensions = Some(ext);
+        self.extensions = Some(Box::new(ext));
+        self
+    }
+
+    pub fn with_challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.challenge = Some(challenge.into().into_boxed_str());
         self
     }
 }
@@ -267,7 +297,7 @@ impl ResponseError for ApiError {
             status: self.kind.status().as_u16(),
             detail: &self.detail,
             errors: &self.errors,
-            extensions: &self.extensions,
+            extensions: self.extensions.as_deref(),
         };
         let mut resp = HttpResponse::build(self.kind.status());
         resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
@@ -280,6 +310,13 @@ impl ResponseError for ApiError {
         }
         if let Some(secs) = self.retry_after {
             resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let Some(challenge) = self
+            .challenge
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            resp.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         match serde_json::to_vec(&body) {
             Ok(bytes) => resp.body(bytes),

@@ -3,11 +3,13 @@
 //!
 //! This module knows actix and no SQL: handlers call domain functions through `db::run`.
 
+pub mod auth;
 mod browser;
 mod codice_fiscale;
 mod login;
 pub mod metrics;
 mod oidc;
+mod operators;
 mod ops;
 mod pages;
 mod multipart;
@@ -61,6 +63,10 @@ routes! {
     "/login" => { GET: login::page },
     "/pin/login" => { POST: login::pin_login },
     "/pin/change" => { POST: login::pin_change },
+    // Operator API (bearer token, scope `operator`, an active operator)
+    "/v1/operator/me" => { GET: operators::me },
+    "/v1/operator/operators" => { GET: operators::list, POST: operators::add },
+    "/v1/operator/operators/{id}/disable" => { POST: operators::disable },
     // PIN issuance
     "/v1/pin/requests" => { POST: pin::request_online },
 }

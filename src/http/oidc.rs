@@ -19,6 +19,7 @@ use crate::oauth::scope::{self, ScopeSet};
 use crate::oauth::session::{self, BrowserSession, PendingAuthorization};
 use crate::oauth::tokens::Minter;
 use crate::oauth::{subject, token_hash};
+use crate::operator;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Duration, Utc};
@@ -181,7 +182,7 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": scope::CATALOGUE.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
-                "azp", "sid", "fiscal_number", "given_name", "family_name"],
+                "azp", "sid", "fiscal_number", "given_name", "family_name", "roles"],
             "acr_values_supported": Level::ALL.iter().map(|l| l.uri()).collect::<Vec<_>>(),
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "authorization_response_iss_parameter_supported": true,
@@ -474,7 +475,8 @@ async fn token_inner(
             .await?
             .map_err(invalid_grant)?;
             let scope = ScopeSet::parse(&redeemed.grant.scope);
-            minter.for_grant(&redeemed.grant, &scope, redeemed.refresh_token, true)
+            let roles = operator_roles(state, &redeemed.grant, &scope).await?;
+            minter.for_grant(&redeemed.grant, &scope, redeemed.refresh_token, true, roles)
         }
         GrantType::RefreshToken => {
             let token = params
@@ -490,10 +492,18 @@ async fn token_inner(
             .await?
             .map_err(invalid_grant)?;
             let scope = asked.unwrap_or_else(|| ScopeSet::parse(&redeemed.grant.scope));
-            minter.for_grant(&redeemed.grant, &scope, redeemed.refresh_token, false)
+            // Looked up again at each refresh: a disabled operator's new tokens have none.
+            let roles = operator_roles(state, &redeemed.grant, &scope).await?;
+            minter.for_grant(
+                &redeemed.grant,
+                &scope,
+                redeemed.refresh_token,
+                false,
+                roles,
+            )
         }
         GrantType::ClientCredentials => {
-            let allowed = client.scopes.without(&["openid", "profile"]);
+            let allowed = client.scopes.without(scope::PERSON_ONLY);
             let scope = match params.get("scope") {
                 None => allowed,
                 Some(asked) => {
@@ -512,6 +522,25 @@ async fn token_inner(
     }
     .map_err(OAuthError::server)?;
     Ok(no_store_json(&response))
+}
+
+/// The `roles` claim of a person's tokens: with scope `operator`, a login at or above
+/// `operator.min_level`, and an active operator record now. Otherwise no claim at all.
+pub(crate) async fn operator_roles(
+    state: &AppState,
+    grant: &grant::Grant,
+    scope: &ScopeSet,
+) -> Result<Option<Vec<String>>, DbError> {
+    let min = state.config.operator.min_level;
+    if !scope.contains(scope::OPERATOR) || !grant.level().is_some_and(|l| l.satisfies(min)) {
+        return Ok(None);
+    }
+    let code = grant.codice_fiscale.clone();
+    let found = db::run(&state.db, move |c| {
+        operator::active_by_codice_fiscale(c, &code)
+    })
+    .await?;
+    Ok(found.map(|o| o.role_names().into_iter().map(str::to_owned).collect()))
 }
 
 fn invalid_grant(r: Refusal) -> OAuthError {
@@ -539,7 +568,7 @@ fn expect_access_token(state: &AppState, now: DateTime<Utc>) -> Expect<'_> {
 
 /// The claims of a live access token: valid JWT from us, not expired, not revoked, and its
 /// grant (if any) still live.
-async fn live_access_token(
+pub(crate) async fn live_access_token(
     state: &AppState,
     token: &str,
 ) -> Result<Option<AccessTokenClaims>, DbError> {
@@ -557,7 +586,7 @@ async fn live_access_token(
     Ok(live.then_some(claims))
 }
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
+pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -598,6 +627,13 @@ pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
         "fiscal_number".into(),
         json!(jwt::fiscal_number(&grant.codice_fiscale)),
     );
+    match operator_roles(&state, &grant, &scope).await {
+        Ok(Some(roles)) => {
+            body.insert("roles".into(), json!(roles));
+        }
+        Ok(None) => {}
+        Err(e) => return OAuthError::server(e).response(),
+    }
     if scope.contains("profile") {
         if let Some(n) = &grant.given_name {
             body.insert("given_name".into(), json!(n));
@@ -664,6 +700,7 @@ async fn introspect_inner(
             ("auth_time", c.auth_time.map(|v| json!(v))),
             ("fiscal_number", c.fiscal_number.map(|v| json!(v))),
             ("sid", c.sid.map(|v| json!(v))),
+            ("roles", c.roles.map(|v| json!(v))),
         ];
         for (k, v) in optional {
             if let Some(v) = v {

@@ -33,7 +33,7 @@ impl Audience {
         }
     }
 
-    fn pick(self, italian: String, english: String) -> String {
+    pub(crate) fn pick(self, italian: String, english: String) -> String {
         match self {
             Audience::Citizen => italian,
             Audience::Staff => english,
@@ -130,7 +130,7 @@ pub async fn method_not_allowed(
         ProblemKind::MethodNotAllowed,
         format!("This resource accepts only {allow}."),
     );
-    e.allow = Some(allow);
+    e.allow = Some(allow.into_boxed_str());
     Err(e)
 }
 

@@ -54,7 +54,10 @@ impl Method {
 ///
 /// SPID levels use AgID's URIs. A PIN is a single-factor credential: both PIN levels rank
 /// with SPID L1 and below L2; a PIN `ordinario` is further limited to read-only scopes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// In configuration files a level is written short: `pin-ordinario`, `pin-dispositivo`,
+/// `spid-l1`, `spid-l2`, `spid-l3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Level {
     PinOrdinario,
     PinDispositivo,

@@ -34,6 +34,9 @@ pub struct IdTokenClaims {
     pub given_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
+    /// An active operator's roles, with scope `operator` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 /// RFC 9068 access token claims. For `client_credentials` tokens `sub` is the client id and
@@ -62,6 +65,11 @@ pub struct AccessTokenClaims {
     /// The grant (refresh-token family) the token comes from; revoking it ends the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// An active operator's roles when the token was issued, with scope `operator` only.
+    /// Informative: the operator API asks the database, so a disabled operator is refused
+    /// while their token still names roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]

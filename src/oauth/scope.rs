@@ -22,10 +22,25 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "credentials:write",
         "change the person's credentials or contact data",
     ),
+    (
+        "operator",
+        "act as an INPS operator: the `roles` claim, and the /v1/operator API",
+    ),
 ];
 
 /// Scopes that apply for or change something: outside the reach of a PIN `ordinario`.
 pub const DISPOSITIVE: &[&str] = &["inps:apply", "delegations:write"];
+
+/// Scopes a token obtained under a delegation never carries (domain §6.5): an operator's
+/// powers, or the delegator's delegations and credentials, are not handed over.
+pub const NOT_DELEGABLE: &[&str] = &["operator", "delegations:write", "credentials:write"];
+
+/// Scopes that only make sense for a logged-in person, never for a client on its own
+/// (`client_credentials`).
+pub const PERSON_ONLY: &[&str] = &["openid", "profile", "operator"];
+
+/// The scope that lets a token carry an operator's `roles` and reach `/v1/operator/*`.
+pub const OPERATOR: &str = "operator";
 
 pub fn is_known(scope: &str) -> bool {
     CATALOGUE.iter().any(|(name, _)| *name == scope)
@@ -128,5 +143,6 @@ mod tests {
     fn catalogue_knows_its_scopes() {
         assert!(is_known("openid") && is_known("inps:apply"));
         assert!(!is_known("admin"));
+        assert!(is_known(OPERATOR) && NOT_DELEGABLE.contains(&OPERATOR));
     }
 }

@@ -32,13 +32,15 @@ impl Minter<'_> {
         super::token_hash::new_id().map_err(|e| JwtError::Invalid(e.to_string()))
     }
 
-    /// Access token (and ID token when `openid` was granted) for a person's grant.
+    /// Access token (and ID token when `openid` was granted) for a person's grant. `roles`
+    /// are the person's operator roles, looked up now by the caller (`None`: no claim).
     pub fn for_grant(
         &self,
         grant: &Grant,
         scope: &ScopeSet,
         refresh_token: Option<String>,
         with_nonce: bool,
+        roles: Option<Vec<String>>,
     ) -> Result<TokenResponse, JwtError> {
         let iat = self.now.timestamp();
         let auth_time = grant.auth_time.and_utc().timestamp();
@@ -57,6 +59,7 @@ impl Minter<'_> {
             fiscal_number: Some(jwt::fiscal_number(&grant.codice_fiscale)),
             sid: grant.session_id.clone(),
             gid: Some(grant.id.clone()),
+            roles: roles.clone(),
         };
         let id_token = if scope.contains("openid") {
             let profile = scope.contains("profile");
@@ -75,6 +78,7 @@ impl Minter<'_> {
                 fiscal_number: jwt::fiscal_number(&grant.codice_fiscale),
                 given_name: grant.given_name.clone().filter(|_| profile),
                 family_name: grant.family_name.clone().filter(|_| profile),
+                roles,
             };
             Some(jwt::sign(self.keys, self.now, "JWT", &claims)?)
         } else {
@@ -108,6 +112,7 @@ impl Minter<'_> {
             fiscal_number: None,
             sid: None,
             gid: None,
+            roles: None,
         };
         Ok(TokenResponse {
             access_token: jwt::sign(self.keys, self.now, ACCESS_TOKEN_TYP, &access)?,

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod audit;
+mod auth_support;
 mod cli;
 mod clients;
 mod codice_fiscale;
@@ -16,6 +17,7 @@ mod oidc_flow;
 mod oidc_refusals;
 mod oidc_support;
 mod openapi;
+mod operators;
 mod ops;
 mod persons_import;
 mod pin_credential;
