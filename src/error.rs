@@ -208,12 +208,12 @@ pub struct ApiError {
     /// headers below, to keep `Result<_, ApiError>` small (clippy's `result_large_err`).
     pub extensions: Option<Box<serde_json::Value>>,
     /// What went wrong inside, for the log only; never sent.
-    pub cause: Option<String>,
+    pub cause: Option<Box<str>>,
     pub allow: Option<Box<str>>,
     /// `WWW-Authenticate` to send (RFC 6750 §3 for bearer-token refusals).
     pub challenge: Option<Box<str>>,
     /// Seconds for a `Retry-After` header (429).
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -248,7 +248,7 @@ impl ApiError {
             ProblemKind::Internal,
             "The server could not complete the request; it has been logged.",
         );
-        e.cause = Some(cause.to_string());
+        e.cause = Some(cause.to_string().into_boxed_str());
         e
     }
 
@@ -334,7 +334,7 @@ impl From<DbError> for ApiError {
                     ProblemKind::ServiceUnavailable,
                     "The service is busy; retry shortly.",
                 );
-                a.cause = Some(e.to_string());
+                a.cause = Some(e.to_string().into_boxed_str());
                 a
             }
             other => ApiError::internal(other),

@@ -206,6 +206,22 @@ impl OperatorPrincipal {
         .with_extensions(json!({ "required_role": role.as_str() })))
     }
 
+    /// `403 forbidden` unless the operator holds one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.iter().any(|r| self.operator.has_role(*r)) {
+            return Ok(());
+        }
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::new(
+            ProblemKind::Forbidden,
+            format!(
+                "This action needs one of the operator roles {}.",
+                names.join(", ")
+            ),
+        )
+        .with_extensions(json!({ "required_role": names })))
+    }
+
     /// The audit actor (`operator:<id>`) and the request id, for domain functions.
     pub fn acting(&self) -> Acting {
         Acting {

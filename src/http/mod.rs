@@ -8,12 +8,13 @@ mod browser;
 mod codice_fiscale;
 mod login;
 pub mod metrics;
+mod multipart;
 mod oidc;
 mod operators;
 mod ops;
 mod pages;
-mod multipart;
 mod pin;
+mod pin_operator;
 pub mod problems;
 pub mod request_id;
 
@@ -69,6 +70,18 @@ routes! {
     "/v1/operator/operators/{id}/disable" => { POST: operators::disable },
     // PIN issuance
     "/v1/pin/requests" => { POST: pin::request_online },
+    "/v1/pin/recovery" => { POST: pin::recover },
+    "/v1/me/pin/revoke" => { POST: pin::revoke_own },
+    "/v1/me/phone-pin" => { POST: pin::create_phone_pin },
+    // PIN issuance by operators
+    "/v1/operator/pin/desk" => { POST: pin_operator::desk },
+    "/v1/operator/pin/inbound" => { POST: pin_operator::inbound },
+    "/v1/operator/pin/queue" => { GET: pin_operator::queue },
+    "/v1/operator/pin/requests/{id}" => { GET: pin_operator::show },
+    "/v1/operator/pin/requests/{id}/claim" => { POST: pin_operator::claim },
+    "/v1/operator/pin/requests/{id}/outcome" => { POST: pin_operator::outcome },
+    "/v1/operator/pin/revoke" => { POST: pin_operator::revoke },
+    "/v1/operator/pin/phone-check" => { POST: pin_operator::phone_check },
 }
 
 /// A route for `method`; GET routes answer HEAD too (probes and caches use it), as HTTP

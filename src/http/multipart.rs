@@ -18,7 +18,11 @@ pub struct Upload {
 }
 
 /// Reads every part of `payload`; English problems (operators upload).
-pub async fn read(mut payload: Multipart, json_name: &str, max_file: usize) -> Result<Upload, ApiError> {
+pub async fn read(
+    mut payload: Multipart,
+    json_name: &str,
+    max_file: usize,
+) -> Result<Upload, ApiError> {
     let mut upload = Upload {
         json: None,
         files: Vec::new(),
@@ -34,7 +38,11 @@ pub async fn read(mut payload: Multipart, json_name: &str, max_file: usize) -> R
             ));
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let limit = if name == json_name { MAX_JSON } else { max_file };
+        let limit = if name == json_name {
+            MAX_JSON
+        } else {
+            max_file
+        };
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(malformed)?;
@@ -59,12 +67,10 @@ pub async fn read(mut payload: Multipart, json_name: &str, max_file: usize) -> R
 fn malformed(e: actix_multipart::MultipartError) -> ApiError {
     use actix_multipart::MultipartError as E;
     match e {
-        E::ContentTypeMissing | E::ContentTypeParse | E::ContentTypeIncompatible => {
-            ApiError::new(
-                ProblemKind::UnsupportedMediaType,
-                "The body must be multipart/form-data.",
-            )
-        }
+        E::ContentTypeMissing | E::ContentTypeParse | E::ContentTypeIncompatible => ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "The body must be multipart/form-data.",
+        ),
         other => ApiError::new(
             ProblemKind::MalformedMultipart,
             format!("The multipart body could not be read: {other}."),

@@ -41,6 +41,8 @@ pub const PERSON_ONLY: &[&str] = &["openid", "profile", "operator"];
 
 /// The scope that lets a token carry an operator's `roles` and reach `/v1/operator/*`.
 pub const OPERATOR: &str = "operator";
+/// Changing one's own credentials (revoking the PIN, creating a phone PIN).
+pub const CREDENTIALS_WRITE: &str = "credentials:write";
 
 pub fn is_known(scope: &str) -> bool {
     CATALOGUE.iter().any(|(name, _)| *name == scope)

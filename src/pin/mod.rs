@@ -7,6 +7,7 @@
 pub mod address_check;
 pub mod credential;
 pub mod documents;
+pub mod envelope;
 pub mod halves;
 pub mod issuance;
 pub mod phone;

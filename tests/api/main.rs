@@ -21,5 +21,6 @@ mod operators;
 mod ops;
 mod persons_import;
 mod pin_credential;
+mod pin_http;
 mod pin_issuance;
 mod pin_login;

@@ -222,7 +222,7 @@ impl Drop for Smtpd {
 // ---------------------------------------------------------------------------------------
 // pdftotext.
 
-fn pdftotext(pdf: &Path, args: &[&str]) -> String {
+pub fn pdftotext(pdf: &Path, args: &[&str]) -> String {
     let out = Command::new("pdftotext")
         .args(args)
         .arg(pdf)

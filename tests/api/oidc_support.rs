@@ -28,12 +28,18 @@ pub struct LiveApp {
 
 impl LiveApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// With the configuration adjusted first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut procura::config::Config)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let issuer = base.clone();
         let app = TestApp::spawn_with(move |c| {
             c.oauth.issuer = issuer;
             c.server.workers = 2;
+            adjust(c);
         })
         .await;
         let server = Application::build_on(app.state.clone(), listener).unwrap();
