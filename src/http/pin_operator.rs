@@ -1,13 +1,15 @@
 //! `/v1/operator/pin/*`: PIN issuance for branch-desk (`sportello`) and contact-centre
 //! (`contact_center`) operators. Each handler checks the role before it reads a body; `detail`
 //! is English, except refusal texts an operator reads out to the citizen (Italian). A PIN or
-//! a half in a response is shown once: responses carry `Cache-Control: no-store`.
+//! a half in a response is shown once: responses carry `Cache-Control: no-store`. Reading the
+//! queue or a request is audited too: operators see personal data.
 
 use super::auth::{OperatorPrincipal, json_body};
 use super::multipart;
 use super::pin::{invalid_fields, problem};
 use super::problems::Audience;
 use crate::AppState;
+use crate::audit::{self, Event, Outcome, Party};
 use crate::db;
 use crate::error::{ApiError, ProblemKind};
 use crate::operator::Role;
@@ -102,6 +104,30 @@ impl From<PinRequest> for RequestView {
             decided_at: r.decided_at.map(utc),
         }
     }
+}
+
+/// Records that an operator read personal data (domain §3: operator access is traced).
+async fn audit_read(
+    state: &AppState,
+    who: &OperatorPrincipal,
+    action: &'static str,
+    subject: Option<String>,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    let acting = who.acting();
+    let (key, now) = (state.audit_key.clone(), state.clock.now());
+    db::run(&state.db, move |c| {
+        let mut event = Event::new(acting.actor, action, Outcome::Success).detail(detail);
+        if let Some(cf) = subject.and_then(|s| CodiceFiscale::parse(&s).ok()) {
+            event = event.on_behalf_of(Party::person(&cf));
+        }
+        if let Some(id) = acting.request_id {
+            event = event.request_id(id);
+        }
+        audit::append_alone(c, &key, now, event)
+    })
+    .await?;
+    Ok(())
 }
 
 fn no_store(mut resp: HttpResponse) -> HttpResponse {
@@ -300,6 +326,15 @@ pub async fn queue(
     };
     let now = state.clock.now();
     let items = db::run(&state.db, move |c| issuance::queue(c, &filter, now)).await?;
+    let references: Vec<&str> = items.iter().map(|r| r.reference.as_str()).collect();
+    audit_read(
+        &state,
+        &who,
+        "pin.queue.listed",
+        None,
+        json!({ "references": references }),
+    )
+    .await?;
     let items: Vec<RequestView> = items.into_iter().map(RequestView::from).collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
@@ -314,6 +349,15 @@ pub async fn show(
     let id = id.into_inner();
     let found = db::run(&state.db, move |c| request::find(c, &id)).await?;
     let r = found.ok_or_else(|| ApiError::not_found("No such PIN request."))?;
+    let detail = json!({ "reference": r.reference });
+    audit_read(
+        &state,
+        &who,
+        "pin.request.viewed",
+        Some(r.codice_fiscale.clone()),
+        detail,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(RequestView::from(r)))
 }
 

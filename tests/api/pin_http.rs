@@ -288,6 +288,31 @@ async fn online_fail_is_queued_then_claimed_validated_by_the_contact_centre_and_
         .get(&format!("/v1/operator/pin/requests/{id}"), &anna)
         .await;
     assert_eq!((status, shown["status"].as_str()), (200, Some("issued")));
+
+    // Every operator step, reads included, is audited with the operator as actor.
+    let audited: Vec<(String, String)> = s
+        .live
+        .app
+        .with_db(|c, _, _| {
+            use procura::db::schema::audit_log;
+            audit_log::table
+                .filter(audit_log::actor.like("operator:%"))
+                .select((audit_log::actor, audit_log::action))
+                .order(audit_log::seq.asc())
+                .load(c)
+                .unwrap()
+        })
+        .await;
+    let actions: Vec<&str> = audited.iter().map(|(_, a)| a.as_str()).collect();
+    for a in [
+        "pin.queue.listed",
+        "pin.request.claimed",
+        "pin.request.validated",
+        "pin.issued",
+        "pin.request.viewed",
+    ] {
+        assert!(actions.contains(&a), "{a} not audited: {actions:?}");
+    }
 }
 
 fn half_in_sms_opt(path: &Path) -> Option<String> {
