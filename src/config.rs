@@ -25,6 +25,7 @@ pub struct Config {
     pub pin: PinConfig,
     pub issuance: IssuanceConfig,
     pub notify: NotifyConfig,
+    pub delegation: DelegationConfig,
     pub operator: OperatorConfig,
 }
 
@@ -241,6 +242,37 @@ impl Default for IssuanceConfig {
             callback_max_attempts: 3,
             callback_retry_minutes: 120,
             online_requests_per_minute_per_address: 5,
+        }
+    }
+}
+
+/// Delegation limits and timings (domain §1.3, §1.4, §6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DelegationConfig {
+    /// Active fiduciary delegations one delegate may hold (representation kinds are exempt).
+    pub max_fiducia_per_delegate: u32,
+    /// Minimum duration of an online delegation, in days: before it only an operator revokes.
+    pub online_min_days: u32,
+    /// Days before the end at which both parties are reminded.
+    pub end_notice_days: u32,
+    /// Largest evidence document accepted (PDF), in bytes.
+    pub document_max_bytes: usize,
+    /// Longest lifetime of a delegated (token-exchange) access token, in seconds.
+    pub exchanged_token_ttl_secs: u64,
+    /// How often `serve` runs the expiry job, in seconds.
+    pub expiry_interval_secs: u64,
+}
+
+impl Default for DelegationConfig {
+    fn default() -> Self {
+        Self {
+            max_fiducia_per_delegate: 3,
+            online_min_days: 30,
+            end_notice_days: 30,
+            document_max_bytes: 3 * 1024 * 1024,
+            exchanged_token_ttl_secs: 900,
+            expiry_interval_secs: 3600,
         }
     }
 }

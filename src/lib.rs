@@ -8,6 +8,7 @@
 //! - [`pin`]: the PIN credential, its issuance channels and the contact-centre queue.
 //! - [`notify`]: the transactional outbox and the channels that deliver its messages.
 //! - [`operator`]: contact-centre, desk and web-meeting operators and their roles.
+//! - [`delegation`]: delegations and legal representation, and who may act for whom.
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`oauth`]: the OpenID Connect provider face; for now its signing keys.
 //! - [`http`]: every route in one list, thin handlers, middleware.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod delegation;
 pub mod error;
 pub mod http;
 pub mod login;

@@ -265,6 +265,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    delegations (id) {
+        id -> Text,
+        delegator_cf -> Text,
+        delegate_cf -> Text,
+        kind -> Text,
+        channel -> Text,
+        status -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Nullable<Timestamp>,
+        min_end_at -> Nullable<Timestamp>,
+        decree_reference -> Nullable<Text>,
+        operator_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
+        end_notice_sent -> Bool,
+    }
+}
+
+diesel::table! {
+    delegate_counters (delegate_cf) {
+        delegate_cf -> Text,
+        active_fiducia -> BigInt,
+    }
+}
+
+diesel::table! {
+    delegation_documents (id) {
+        id -> Text,
+        delegation_id -> Text,
+        kind -> Text,
+        media_type -> Text,
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        content -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(client_assertion_jtis -> oauth_clients (client_id));
 diesel::joinable!(login_flows -> oauth_clients (client_id));
 diesel::joinable!(oauth_grants -> oauth_clients (client_id));
@@ -273,6 +314,7 @@ diesel::joinable!(authorization_codes -> oauth_grants (grant_id));
 diesel::joinable!(refresh_tokens -> oauth_grants (grant_id));
 diesel::joinable!(pin_credentials -> persons (codice_fiscale));
 diesel::joinable!(pin_request_documents -> pin_requests (request_id));
+diesel::joinable!(delegation_documents -> delegations (delegation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
@@ -293,4 +335,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pin_requests,
     pin_request_documents,
     phone_pins,
+    delegations,
+    delegate_counters,
+    delegation_documents,
 );

@@ -1,0 +1,3 @@
+DROP TABLE delegation_documents;
+DROP TABLE delegate_counters;
+DROP TABLE delegations;
