@@ -271,7 +271,12 @@ mod tests {
         );
         let asked = ScopeSet::parse("inps:read");
         assert_eq!(exchanged_scope(&actor, Some(&asked)).unwrap(), asked);
-        for bad in ["delegations:write", "openid", "credentials:write", "operator"] {
+        for bad in [
+            "delegations:write",
+            "openid",
+            "credentials:write",
+            "operator",
+        ] {
             let asked = ScopeSet::parse(bad);
             assert!(
                 matches!(

@@ -172,7 +172,13 @@ mod tests {
         assert!(!is_known("admin"));
         assert!(is_known(OPERATOR) && NOT_DELEGABLE.contains(&OPERATOR));
         assert!(is_delegable("inps:apply") && is_delegable("delegations:read"));
-        for s in ["operator", "delegations:write", "credentials:write", ACCESS_CHECK, "x"] {
+        for s in [
+            "operator",
+            "delegations:write",
+            "credentials:write",
+            ACCESS_CHECK,
+            "x",
+        ] {
             assert!(!is_delegable(s), "{s}");
         }
     }
