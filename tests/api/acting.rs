@@ -506,3 +506,50 @@ async fn discovery_and_client_rules_know_the_exchange() {
 fn urlencode(s: &str) -> String {
     s.replace(':', "%3A").replace('/', "%2F")
 }
+
+#[actix_web::test]
+async fn cli_registers_a_client_for_the_exchange() {
+    use crate::helpers::{AUDIT_KEY_HEX, TestApp, blocking, text};
+    let app = TestApp::spawn().await;
+    let env = [
+        ("PROCURA_DATABASE__URL", app.database_url().to_owned()),
+        (
+            "PROCURA_KEYS__DIR",
+            app.config.keys.dir.display().to_string(),
+        ),
+        ("PROCURA_AUDIT__HMAC_KEY", AUDIT_KEY_HEX.to_owned()),
+        ("PROCURA_LOG__FILTER", "error".to_owned()),
+    ];
+    let out = blocking(move || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_procura"));
+        cmd.args([
+            "clients",
+            "add",
+            "--id",
+            "myinps-web",
+            "--name",
+            "MyINPS",
+            "--type",
+            "basic",
+            "--redirect-uri",
+            "https://myinps.example/cb",
+            "--scope",
+            "openid inps:read",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            TOKEN_EXCHANGE,
+        ]);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    })
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let found = app
+        .with_db(|c, _, _| procura::oauth::client::find(c, "myinps-web").unwrap())
+        .await
+        .unwrap();
+    assert!(found.allows_grant(procura::oauth::client::GrantType::TokenExchange));
+}
