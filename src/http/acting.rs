@@ -46,7 +46,7 @@ pub async fn acting_for(
     who.require_scope("delegations:read")?;
     let me = who.require_person()?.clone();
     // A token already issued on behalf of someone cannot switch again (no chains, §6.5).
-    if who.claims().act.is_some() || who.acting_delegate().is_some() {
+    if who.claims().act.is_some() {
         return Err(ApiError::new(
             ProblemKind::Forbidden,
             "Con un token ottenuto per conto di un'altra persona non si può agire per altri.",
