@@ -175,7 +175,7 @@ pub struct ClientsAdd {
     pub post_logout_redirect_uris: Vec<String>,
     /// Scopes the client may ask for, space-separated; may be repeated.
     /// Known: openid, profile, inps:read, inps:apply, delegations:read, delegations:write,
-    /// credentials:write, operator.
+    /// credentials:write, operator, access:check.
     #[arg(long = "scope", value_name = "SCOPES", required = true)]
     pub scopes: Vec<String>,
     /// A grant type the client may use; repeat (or separate with commas) for several.
@@ -226,6 +226,13 @@ pub enum CliGrant {
     /// The client acting on its own behalf (confidential clients only).
     #[value(name = "client_credentials")]
     ClientCredentials,
+    /// RFC 8693 token exchange: a delegate's token for one acting on behalf of a delegator
+    /// (needs authorization_code).
+    #[value(
+        name = "urn:ietf:params:oauth:grant-type:token-exchange",
+        alias = "token_exchange"
+    )]
+    TokenExchange,
 }
 
 impl From<CliGrant> for GrantType {
@@ -234,6 +241,7 @@ impl From<CliGrant> for GrantType {
             CliGrant::AuthorizationCode => GrantType::AuthorizationCode,
             CliGrant::RefreshToken => GrantType::RefreshToken,
             CliGrant::ClientCredentials => GrantType::ClientCredentials,
+            CliGrant::TokenExchange => GrantType::TokenExchange,
         }
     }
 }

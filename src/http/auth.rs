@@ -47,9 +47,18 @@ pub struct Principal {
 
 impl Principal {
     /// The person the token was issued for; `None` for a client acting on its own
-    /// (`client_credentials`).
+    /// (`client_credentials`). For a token from the token exchange, the delegator.
     pub fn person(&self) -> Option<&CodiceFiscale> {
         self.person.as_ref()
+    }
+
+    /// For a token from the token exchange, the delegate acting for [`Self::person`]; actions
+    /// taken with it are audited with both (domain §6.8). The delegation was checked to be in
+    /// force when the token was accepted.
+    pub fn acting_delegate(&self) -> Option<CodiceFiscale> {
+        let act = self.claims.act.as_ref()?;
+        let code = act.fiscal_number.strip_prefix("TINIT-")?;
+        CodiceFiscale::parse(code).ok()
     }
 
     /// The client (relying party) the token was issued to.

@@ -3,6 +3,7 @@
 //!
 //! This module knows actix and no SQL: handlers call domain functions through `db::run`.
 
+mod acting;
 pub mod auth;
 mod browser;
 mod codice_fiscale;
@@ -82,6 +83,9 @@ routes! {
     "/v1/operator/pin/requests/{id}/outcome" => { POST: pin_operator::outcome },
     "/v1/operator/pin/revoke" => { POST: pin_operator::revoke },
     "/v1/operator/pin/phone-check" => { POST: pin_operator::phone_check },
+    // Acting on behalf
+    "/v1/delegations/acting-for" => { GET: acting::acting_for },
+    "/v1/access/check" => { POST: acting::check },
 }
 
 /// A route for `method`; GET routes answer HEAD too (probes and caches use it), as HTTP

@@ -18,10 +18,10 @@ use crate::oauth::params::Params;
 use crate::oauth::scope::{self, ScopeSet};
 use crate::oauth::session::{self, BrowserSession, PendingAuthorization};
 use crate::oauth::tokens::Minter;
-use crate::oauth::{subject, token_hash};
+use crate::oauth::{exchange, subject, token_hash};
 use crate::operator;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
@@ -172,7 +172,7 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
             "introspection_endpoint": e("/introspect"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "private_key_jwt"],
@@ -182,7 +182,7 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": scope::CATALOGUE.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
-                "azp", "sid", "fiscal_number", "given_name", "family_name", "roles"],
+                "azp", "sid", "fiscal_number", "given_name", "family_name", "roles", "act", "delegation_id"],
             "acr_values_supported": Level::ALL.iter().map(|l| l.uri()).collect::<Vec<_>>(),
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "authorization_response_iss_parameter_supported": true,
@@ -502,6 +502,10 @@ async fn token_inner(
                 roles,
             )
         }
+        GrantType::TokenExchange => {
+            let claims = token_exchange(state, req, &params, &client, now).await?;
+            minter.for_exchange(&claims)
+        }
         GrantType::ClientCredentials => {
             let allowed = client.scopes.without(scope::PERSON_ONLY);
             let scope = match params.get("scope") {
@@ -522,6 +526,69 @@ async fn token_inner(
     }
     .map_err(OAuthError::server)?;
     Ok(no_store_json(&response))
+}
+
+/// RFC 8693: checks the request and the actor token, then the delegation (and audits) in the
+/// database; the claims of the delegated token to sign.
+async fn token_exchange(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+    client: &Client,
+    now: DateTime<Utc>,
+) -> Result<AccessTokenClaims, OAuthError> {
+    let refused = |r: exchange::Refusal| OAuthError::new(r.error_code(), r.description());
+    let x = exchange::parse_params(params, &state.config.oauth.access_token_audience)
+        .map_err(refused)?;
+    let unusable = |why: &str| {
+        refused(exchange::Refusal::InvalidRequest(format!(
+            "actor_token {why}"
+        )))
+    };
+    let Some(actor) = live_access_token(state, &x.actor_token).await? else {
+        return Err(unusable("is not a live procura access token"));
+    };
+    if actor.client_id != client.client_id {
+        return Err(unusable("was issued to another client"));
+    }
+    // No chains: a delegated token cannot act again (sub-delegation, domain §6.5).
+    if actor.act.is_some() || actor.delegation_id.is_some() {
+        return Err(unusable("is itself a delegated token"));
+    }
+    let person = actor
+        .fiscal_number
+        .as_deref()
+        .and_then(|f| f.strip_prefix("TINIT-"))
+        .and_then(|code| crate::person::CodiceFiscale::parse(code).ok())
+        .filter(|_| actor.gid.is_some());
+    let Some(person) = person else {
+        return Err(unusable("was not issued to a person"));
+    };
+    let scope = exchange::exchanged_scope(&ScopeSet::parse(&actor.scope), x.scope.as_ref())
+        .map_err(refused)?;
+    let config = state.config.oauth.clone();
+    let ttl_secs = state.config.delegation.exchanged_token_ttl_secs;
+    let client_id = client.client_id.clone();
+    let key = state.audit_key.clone();
+    let request_id = req
+        .extensions()
+        .get::<super::request_id::RequestId>()
+        .map(|r| r.0.clone());
+    db::run(&state.db, move |c| {
+        let ask = exchange::Exchange {
+            config: &config,
+            client_id: &client_id,
+            actor: &actor,
+            actor_person: &person,
+            delegation_id: &x.delegation_id,
+            scope: &scope,
+            ttl_secs,
+            request_id,
+        };
+        exchange::exchange(c, &key, &ask, now)
+    })
+    .await?
+    .map_err(refused)
 }
 
 /// The `roles` claim of a person's tokens: with scope `operator`, a login at or above
@@ -578,12 +645,13 @@ pub(crate) async fn live_access_token(
     else {
         return Ok(None);
     };
-    let (jti, gid) = (claims.jti.clone(), claims.gid.clone());
-    let live = db::run(&state.db, move |c| {
-        grant::access_token_is_live(c, &jti, gid.as_deref(), now)
+    // A delegated token lives only while its delegation is in force: asked here, every time.
+    db::run(&state.db, move |c| {
+        let live = grant::access_token_is_live(c, &claims.jti, claims.gid.as_deref(), now)?
+            && exchange::delegation_backs(c, &claims, now)?;
+        Ok::<_, DbError>(live.then_some(claims))
     })
-    .await?;
-    Ok(live.then_some(claims))
+    .await
 }
 
 pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -701,6 +769,8 @@ async fn introspect_inner(
             ("fiscal_number", c.fiscal_number.map(|v| json!(v))),
             ("sid", c.sid.map(|v| json!(v))),
             ("roles", c.roles.map(|v| json!(v))),
+            ("act", c.act.map(|v| json!(v))),
+            ("delegation_id", c.delegation_id.map(|v| json!(v))),
         ];
         for (k, v) in optional {
             if let Some(v) = v {

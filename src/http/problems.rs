@@ -23,10 +23,14 @@ pub enum Audience {
 }
 
 impl Audience {
-    /// Operator and admin APIs are staff-facing; everything else may be shown to a citizen.
+    /// Operator, admin and service (access check) APIs are staff-facing; everything else may
+    /// be shown to a citizen.
     pub fn of(req: &HttpRequest) -> Self {
         let path = req.path();
-        if path.starts_with("/v1/operator") || path.starts_with("/v1/admin") {
+        if path.starts_with("/v1/operator")
+            || path.starts_with("/v1/admin")
+            || path.starts_with("/v1/access/")
+        {
             Audience::Staff
         } else {
             Audience::Citizen

@@ -113,6 +113,12 @@ pub fn validate(params: &Params, client: Option<&Client>) -> Result<ValidRequest
     if let Some(unknown) = requested.iter().find(|s| !scope::is_known(s)) {
         return fail("invalid_scope", format!("unknown scope {unknown}"));
     }
+    if let Some(only) = requested.iter().find(|s| scope::CLIENT_ONLY.contains(s)) {
+        return fail(
+            "invalid_scope",
+            format!("{only} is for services, never for a person's login"),
+        );
+    }
     if let Some(denied) = requested.not_in(&client.scopes).next() {
         return fail(
             "invalid_scope",

@@ -53,19 +53,25 @@ const MIN_RSA_BITS: usize = 2048;
 // ---------------------------------------------------------------------------------------
 // Grant types and authentication methods
 
+/// The RFC 8693 `grant_type`.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 /// The OAuth grants a client may be allowed to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8693: a delegate's access token exchanged for one on behalf of the delegator.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +79,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::TokenExchange => TOKEN_EXCHANGE,
         }
     }
 
@@ -225,7 +232,8 @@ pub enum ClientError {
     #[error("at least one grant type is required")]
     NoGrants,
     #[error(
-        "unknown grant type `{0}`; known: authorization_code, refresh_token, client_credentials"
+        "unknown grant type `{0}`; known: authorization_code, refresh_token, client_credentials, \
+         urn:ietf:params:oauth:grant-type:token-exchange"
     )]
     UnknownGrant(String),
     #[error(
@@ -236,6 +244,11 @@ pub enum ClientError {
         "the refresh_token grant needs the authorization_code grant (refresh tokens come from logins)"
     )]
     RefreshWithoutCode,
+    #[error(
+        "the token-exchange grant needs the authorization_code grant (the delegate's token comes \
+         from a login at the same client)"
+    )]
+    ExchangeWithoutCode,
     #[error(
         "a public client (no credentials) cannot use the client_credentials grant: anyone could impersonate it"
     )]
@@ -287,6 +300,9 @@ impl NewClient {
         let code = self.grant_types.contains(&GrantType::AuthorizationCode);
         if self.grant_types.contains(&GrantType::RefreshToken) && !code {
             return Err(ClientError::RefreshWithoutCode);
+        }
+        if self.grant_types.contains(&GrantType::TokenExchange) && !code {
+            return Err(ClientError::ExchangeWithoutCode);
         }
         if self.auth_method == AuthMethod::None {
             if self.grant_types.contains(&GrantType::ClientCredentials) {

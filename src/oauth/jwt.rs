@@ -70,6 +70,21 @@ pub struct AccessTokenClaims {
     /// while their token still names roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// A token obtained by token exchange (RFC 8693 §4.1): the delegate acting, while `sub`
+    /// and `fiscal_number` name the delegator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+    /// The delegation a token-exchange token was issued under; the token is live only while
+    /// the delegation is in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation_id: Option<String>,
+}
+
+/// The `act` claim (RFC 8693 §4.1): who acts on behalf of the token's subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    pub fiscal_number: String,
 }
 
 #[derive(Debug, thiserror::Error)]

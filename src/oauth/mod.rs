@@ -5,11 +5,13 @@
 //! - [`keys`], [`jwt`]: signing keys (rotation, JWKS) and the JWTs they sign.
 //! - [`authorize`], [`session`], [`grant`], [`tokens`]: the authorization code flow from
 //!   request to token response; [`subject`] the stable `sub` of each person.
+//! - [`exchange`]: RFC 8693 token exchange, a delegate acting on behalf of a delegator.
 //! - [`scope`], [`params`], [`token_hash`]: the small shared pieces.
 
 pub mod authorize;
 pub mod cleanup;
 pub mod client;
+pub mod exchange;
 pub mod grant;
 pub mod jwt;
 pub mod keys;

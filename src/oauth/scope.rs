@@ -26,6 +26,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "operator",
         "act as an INPS operator: the `roles` claim, and the /v1/operator API",
     ),
+    (
+        "access:check",
+        "a downstream service asks POST /v1/access/check whether one person may act for another",
+    ),
 ];
 
 /// Scopes that apply for or change something: outside the reach of a PIN `ordinario`.
@@ -33,7 +37,23 @@ pub const DISPOSITIVE: &[&str] = &["inps:apply", "delegations:write"];
 
 /// Scopes a token obtained under a delegation never carries (domain §6.5): an operator's
 /// powers, or the delegator's delegations and credentials, are not handed over.
-pub const NOT_DELEGABLE: &[&str] = &["operator", "delegations:write", "credentials:write"];
+/// `access:check` belongs to services (clients), never to a person or a delegate.
+pub const NOT_DELEGABLE: &[&str] = &[
+    "operator",
+    "delegations:write",
+    "credentials:write",
+    ACCESS_CHECK,
+];
+
+/// Scopes a token exchange leaves out though they are delegable: they shape the delegate's own
+/// login (ID token, userinfo), which a token issued for the delegator does not have.
+pub const NOT_EXCHANGED: &[&str] = &["openid", "profile"];
+
+/// Scopes for a client on its own (`client_credentials`), never requested at a person's login.
+pub const CLIENT_ONLY: &[&str] = &[ACCESS_CHECK];
+
+/// The scope a service needs to call `POST /v1/access/check`.
+pub const ACCESS_CHECK: &str = "access:check";
 
 /// Scopes that only make sense for a logged-in person, never for a client on its own
 /// (`client_credentials`).
@@ -46,6 +66,11 @@ pub const CREDENTIALS_WRITE: &str = "credentials:write";
 
 pub fn is_known(scope: &str) -> bool {
     CATALOGUE.iter().any(|(name, _)| *name == scope)
+}
+
+/// A delegate may exercise `scope` for the delegator (domain §6.5: deny the listed ones).
+pub fn is_delegable(scope: &str) -> bool {
+    is_known(scope) && !NOT_DELEGABLE.contains(&scope)
 }
 
 /// A set of scope tokens (RFC 6749 §3.3), kept sorted so it prints the same every time.
@@ -146,5 +171,15 @@ mod tests {
         assert!(is_known("openid") && is_known("inps:apply"));
         assert!(!is_known("admin"));
         assert!(is_known(OPERATOR) && NOT_DELEGABLE.contains(&OPERATOR));
+        assert!(is_delegable("inps:apply") && is_delegable("delegations:read"));
+        for s in [
+            "operator",
+            "delegations:write",
+            "credentials:write",
+            ACCESS_CHECK,
+            "x",
+        ] {
+            assert!(!is_delegable(s), "{s}");
+        }
     }
 }

@@ -19,6 +19,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: the type of the token a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 pub struct Minter<'a> {
@@ -60,6 +63,8 @@ impl Minter<'_> {
             sid: grant.session_id.clone(),
             gid: Some(grant.id.clone()),
             roles: roles.clone(),
+            act: None,
+            delegation_id: None,
         };
         let id_token = if scope.contains("openid") {
             let profile = scope.contains("profile");
@@ -91,6 +96,7 @@ impl Minter<'_> {
             scope: scope.to_string(),
             refresh_token,
             id_token,
+            issued_token_type: None,
         })
     }
 
@@ -113,6 +119,8 @@ impl Minter<'_> {
             sid: None,
             gid: None,
             roles: None,
+            act: None,
+            delegation_id: None,
         };
         Ok(TokenResponse {
             access_token: jwt::sign(self.keys, self.now, ACCESS_TOKEN_TYP, &access)?,
@@ -121,6 +129,22 @@ impl Minter<'_> {
             scope: scope.to_string(),
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
+        })
+    }
+
+    /// RFC 8693: signs the claims built by [`super::exchange::exchange`]; no refresh token,
+    /// no ID token (the delegate logs in as themselves, not as the delegator).
+    pub fn for_exchange(&self, claims: &AccessTokenClaims) -> Result<TokenResponse, JwtError> {
+        let expires_in = u64::try_from(claims.exp - self.now.timestamp()).unwrap_or(0);
+        Ok(TokenResponse {
+            access_token: jwt::sign(self.keys, self.now, ACCESS_TOKEN_TYP, claims)?,
+            token_type: "Bearer",
+            expires_in,
+            scope: claims.scope.clone(),
+            refresh_token: None,
+            id_token: None,
+            issued_token_type: Some(super::exchange::ACCESS_TOKEN_TYPE),
         })
     }
 }

@@ -2,6 +2,8 @@
 //! throwaway database (SQLite by default, PostgreSQL when TEST_DATABASE_URL is set).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod acting;
+mod acting_support;
 mod audit;
 mod auth_support;
 mod cli;

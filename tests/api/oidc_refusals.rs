@@ -1699,7 +1699,12 @@ async fn discovery_matches_the_server() {
     assert_eq!(d["response_types_supported"], json!(["code"]));
     assert_eq!(
         d["grant_types_supported"],
-        json!(["authorization_code", "refresh_token", "client_credentials"])
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["ES256"]));
     assert_eq!(d["request_parameter_supported"], false);
