@@ -8,6 +8,10 @@
 //! at registration to the minor's 18th birthday at the latest, so a query never depends on the
 //! expiry job having run.
 
+pub mod family;
+pub mod policy;
+pub mod registry;
+
 use crate::db::schema::delegations;
 use crate::db::{DbConn, DbError};
 use chrono::{DateTime, NaiveDateTime, Utc};
