@@ -3,8 +3,10 @@
 //! from procura's own `family_links` table ([`LocalFamilyRegister`]), loaded with
 //! `procura persons link`; an ANPR client can implement the trait instead.
 
+use crate::audit::{self, AuditKey, Event, Outcome, Party};
 use crate::db::schema::family_links;
 use crate::db::{DbConn, DbError};
+use crate::person::CodiceFiscale;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -29,23 +31,38 @@ impl FamilyRegister for LocalFamilyRegister {
     }
 }
 
-/// Records that `parent` is a parent of `child`; `false` when the link was already there.
+/// Records (audited) that `parent` is a parent of `child`; `false` when the link was
+/// already there.
 pub fn link(
     conn: &mut DbConn,
-    parent: &str,
-    child: &str,
+    key: &AuditKey,
+    actor: Party,
+    parent: &CodiceFiscale,
+    child: &CodiceFiscale,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    match diesel::insert_into(family_links::table)
-        .values((
-            family_links::parent_cf.eq(parent),
-            family_links::child_cf.eq(child),
-            family_links::created_at.eq(now.naive_utc()),
-        ))
-        .execute(conn)
-    {
+    let done = conn.write_transaction(|c| {
+        diesel::insert_into(family_links::table)
+            .values((
+                family_links::parent_cf.eq(parent.as_str()),
+                family_links::child_cf.eq(child.as_str()),
+                family_links::created_at.eq(now.naive_utc()),
+            ))
+            .execute(c)?;
+        audit::append(
+            c,
+            key,
+            now,
+            Event::new(actor, "family.linked", Outcome::Success)
+                .on_behalf_of(Party::person(child))
+                .detail(serde_json::json!({ "parent": Party::person(parent).as_str() })),
+        )
+    });
+    match done {
         Ok(_) => Ok(true),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
-        Err(e) => Err(e.into()),
+        Err(DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
