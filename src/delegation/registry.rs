@@ -514,6 +514,10 @@ fn write(
         let d = find_required(c, &id)?;
         // The delegate is always told; the delegator too when an operator registered it
         // (circ. 127: both parties at the desk; msg 3305: the delegate online).
+        // A representation waiting for verification is announced when it is confirmed.
+        if p.status != Status::Active {
+            return Ok(d);
+        }
         notify_party(
             c,
             state,
