@@ -832,3 +832,47 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
         "delegation-not-active",
     );
 }
+
+#[actix_web::test]
+async fn delegation_family_links_load_from_the_cli() {
+    use crate::helpers::{AUDIT_KEY_HEX, procura, text};
+    use procura::delegation::family::{FamilyRegister, LocalFamilyRegister};
+    let app = TestApp::spawn().await;
+    let (parent, child) = (cf("BNCGPP70A01H501"), cf("BNCGNN08T15H501"));
+    let env = [
+        ("PROCURA_DATABASE__URL", app.database_url().to_owned()),
+        (
+            "PROCURA_KEYS__DIR",
+            app.config.keys.dir.display().to_string(),
+        ),
+        ("PROCURA_AUDIT__HMAC_KEY", AUDIT_KEY_HEX.to_owned()),
+    ];
+    let (p, c) = (parent.clone(), child.clone());
+    let (first, again, bad) = blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let args = ["persons", "link", "--parent", &p, "--child", &c];
+        (
+            procura(&args, &env),
+            procura(&args, &env),
+            procura(&["persons", "link", "--parent", "X", "--child", &c], &env),
+        )
+    })
+    .await;
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(text(&first).contains("linked"), "{}", text(&first));
+    assert!(again.status.success() && text(&again).contains("already"));
+    assert!(!bad.status.success());
+    let linked = app
+        .with_db(move |conn, _, _| {
+            (
+                LocalFamilyRegister
+                    .is_child_of(conn, &parent, &child)
+                    .unwrap(),
+                LocalFamilyRegister
+                    .is_child_of(conn, &child, &parent)
+                    .unwrap(),
+            )
+        })
+        .await;
+    assert_eq!(linked, (true, false));
+}
