@@ -217,11 +217,13 @@ fn same_name(a: &str, b: &str) -> bool {
     a.trim().to_lowercase() == b.trim().to_lowercase()
 }
 
-/// Online, by the delegator (fiducia): active at once, with the 30-day minimum.
+/// Online, by the delegator: active at once, with the 30-day minimum. Only `fiducia` passes
+/// the rules (`kind` is what the delegator asked, so a representation is refused by name).
 pub fn register_online(
     conn: &mut DbConn,
     state: &AppState,
     delegator: &CodiceFiscale,
+    kind: Kind,
     delegate: &NamedDelegate,
     ends_on: Option<NaiveDate>,
     now: DateTime<Utc>,
@@ -231,7 +233,7 @@ pub fn register_online(
     let delegator_p = registry::find(conn, delegator.as_str())?;
     let delegate_p = registry::find(conn, delegate.codice_fiscale.as_str())?;
     policy::check_registration(&policy::Registration {
-        kind: Kind::Fiducia,
+        kind,
         channel: Channel::Online,
         delegator_cf: delegator.as_str(),
         delegate_cf: delegate.codice_fiscale.as_str(),

@@ -11,7 +11,7 @@ use crate::db;
 use crate::delegation::family::LocalFamilyRegister;
 use crate::delegation::policy::Refusal;
 use crate::delegation::registry::{self, DelegationError, NamedDelegate};
-use crate::delegation::{Delegation, given_by};
+use crate::delegation::{Delegation, Kind, given_by};
 use crate::error::{ApiError, ProblemKind};
 use crate::person::CodiceFiscale;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -192,6 +192,8 @@ pub struct DelegateBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    /// `fiducia` (the default); the legal representations are refused here by name.
+    pub kind: Option<String>,
     pub delegate: DelegateBody,
     /// The last day (exclusive: it ends at 00:00 UTC of this date); none: until revoked.
     pub ends_on: Option<NaiveDate>,
@@ -208,6 +210,20 @@ pub async fn create(
     let delegator = who.require_person()?.clone();
     require_level(&state, &who)?;
     let body: CreateBody = json_body(&req, payload).await?;
+    let kind = match body.kind.as_deref() {
+        None => Kind::Fiducia,
+        Some(k) => Kind::parse(k).ok_or_else(|| {
+            ApiError::new(
+                ProblemKind::ValidationFailed,
+                "Alcuni dati non sono validi: correggerli e riprovare.",
+            )
+            .with_errors(vec![crate::error::FieldError {
+                field: "kind".to_owned(),
+                reason: "invalid".to_owned(),
+                message: "tipo di delega non riconosciuto".to_owned(),
+            }])
+        })?,
+    };
     if body.delegate.given_name.trim().is_empty() {
         return Err(blank("delegate.given_name").into());
     }
@@ -222,7 +238,7 @@ pub async fn create(
     let now = state.clock.now();
     let s = state.clone();
     let d = db::run(&state.db, move |c| {
-        registry::register_online(c, &s, &delegator, &delegate, body.ends_on, now)
+        registry::register_online(c, &s, &delegator, kind, &delegate, body.ends_on, now)
     })
     .await
     .map_err(citizen)?;

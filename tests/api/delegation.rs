@@ -52,7 +52,11 @@ struct Setup {
 }
 
 async fn setup_with(min_level: Level) -> Setup {
-    let live = LiveApp::spawn_with(move |c| c.delegation.online_min_level = min_level).await;
+    setup_adjusted(move |c| c.delegation.online_min_level = min_level).await
+}
+
+async fn setup_adjusted(adjust: impl FnOnce(&mut procura::config::Config)) -> Setup {
+    let live = LiveApp::spawn_with(adjust).await;
     let client = token_client(&live.app, "myinps", SCOPES).await;
     Setup {
         live,
@@ -259,6 +263,16 @@ async fn delegation_online_rules_revocation_and_renounce() {
         .post("/v1/delegations", &token, &register(&luigi, "Paolo", None))
         .await;
     assert_problem(&got, 422, "delegation-name-mismatch");
+    let mut tutore = register(&luigi, "Luigi", None);
+    tutore["kind"] = json!("tutore");
+    let got = s.post("/v1/delegations", &token, &tutore).await;
+    assert_problem(&got, 403, "delegation-representation-by-operator");
+    tutore["kind"] = json!("zio");
+    assert_problem(
+        &s.post("/v1/delegations", &token, &tutore).await,
+        422,
+        "validation-failed",
+    );
     let got = s
         .post(
             "/v1/delegations",
@@ -478,6 +492,7 @@ async fn delegation_end_date_expiry_with_the_notice_before() {
             &mut c,
             &state,
             &m,
+            Kind::Fiducia,
             &NamedDelegate {
                 codice_fiscale: l,
                 given_name: "Luigi".into(),
@@ -558,6 +573,7 @@ async fn delegation_limits_hold_under_parallel_registrations() {
                 &mut c,
                 &state,
                 &delegator,
+                Kind::Fiducia,
                 &NamedDelegate {
                     codice_fiscale: delegate,
                     given_name: "Luigi".into(),
@@ -662,7 +678,8 @@ async fn delegation_limits_hold_under_parallel_registrations() {
 
 #[actix_web::test]
 async fn delegation_desk_pec_verification_and_operator_revocation() {
-    let s = setup().await;
+    // One place per delegate, to meet the limit over HTTP.
+    let s = setup_adjusted(|c| c.delegation.max_fiducia_per_delegate = 1).await;
     let app = s.app();
     let mario = person(app, "RSSMRA85T10H501", "Mario", Some("3331111111")).await;
     let luigi = person(app, "VRDLGU80A01H501", "Luigi", Some("3332222222")).await;
@@ -732,6 +749,16 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
         outbox(app, "delegation_registered").await,
         ["3331111111", "3332222222"]
     );
+    assert_problem(
+        &s.multipart(
+            &desk,
+            &form("sportello_aa08", "fiducia", &anna, None),
+            &[("aa08", PDF)],
+        )
+        .await,
+        409,
+        "delegation-delegate-limit",
+    );
 
     // A tutore with a self-declaration waits for the check with the court.
     let got = s
@@ -771,6 +798,26 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
         409,
         "delegation-not-pending",
     );
+    // A curatore by PEC whose self-declaration the court does not confirm.
+    let got = s
+        .multipart(
+            &desk,
+            &form("pec", "curatore", &mario, Some("dichiarazione 9/2026")),
+            &[("self_declaration", PDF)],
+        )
+        .await;
+    assert_eq!(got.1["status"], "pending_verification", "{}", got.1);
+    let curatela = got.1["id"].as_str().unwrap().to_owned();
+    let got = s
+        .post(
+            &format!("/v1/operator/delegations/{curatela}/verify"),
+            &desk,
+            &json!({ "outcome": "refused", "note": "nessun decreto" }),
+        )
+        .await;
+    assert_eq!(got.0, 200, "{}", got.1);
+    assert_eq!(got.1["status"], "revoked");
+    assert_eq!(got.1["end_reason"], "verification_refused: nessun decreto");
 
     // The represented person cannot revoke their tutore.
     let anna_token = s.citizen(&anna).await;
@@ -793,7 +840,7 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
         )
         .await;
     assert_eq!(got.0, 200, "{}", got.1);
-    assert_eq!(got.1["items"].as_array().unwrap().len(), 2);
+    assert_eq!(got.1["items"].as_array().unwrap().len(), 3, "{}", got.1);
     let reads: i64 = app
         .with_db(|c, _, _| {
             audit_log::table
@@ -821,9 +868,10 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
         .await;
     assert_eq!(got.0, 200, "{}", got.1);
     assert_eq!(got.1["status"], "revoked");
+    // Both parties; the delegate was also told of the refused curatela.
     assert_eq!(
         outbox(app, "delegation_ended").await,
-        ["3331111111", "3332222222"]
+        ["3331111111", "3332222222", "3332222222"]
     );
     assert_eq!(counter(app, &luigi).await, 0);
     assert_problem(
@@ -875,4 +923,52 @@ async fn delegation_family_links_load_from_the_cli() {
         })
         .await;
     assert_eq!(linked, (true, false));
+}
+
+#[actix_web::test]
+async fn delegation_web_meeting_registers_through_the_operator_function() {
+    let app = TestApp::spawn().await;
+    let mario = person(&app, "RSSMRA85T10H501", "Mario", Some("3331111111")).await;
+    let luigi = person(&app, "VRDLGU80A01H501", "Luigi", Some("3332222222")).await;
+    let state = app.state.clone();
+    let now = app.clock_now();
+    let (ok, refused) = blocking(move || {
+        let mut c = state.db.get().unwrap();
+        let mut reg = |kind| {
+            registry::register_by_operator(
+                &mut c,
+                &state,
+                "op-web",
+                OperatorRegistration {
+                    channel: Channel::WebMeeting,
+                    kind,
+                    delegator: mario.clone(),
+                    delegate: luigi.clone(),
+                    ends_on: None,
+                    decree_reference: Some("decreto 1/2026".into()),
+                    documents: Vec::new(),
+                },
+                now,
+            )
+        };
+        (reg(Kind::Fiducia), reg(Kind::Tutore))
+    })
+    .await;
+    let d = ok.unwrap();
+    assert_eq!(
+        (d.channel.as_str(), d.status.as_str()),
+        ("web_meeting", "active")
+    );
+    assert_eq!(d.operator_id.as_deref(), Some("op-web"));
+    assert!(d.min_end_at.is_none());
+    assert!(matches!(
+        refused,
+        Err(DelegationError::Refused(
+            procura::delegation::policy::Refusal::ChannelNotForKind
+        ))
+    ));
+    assert_eq!(
+        outbox(&app, "delegation_registered").await,
+        ["3331111111", "3332222222"]
+    );
 }
