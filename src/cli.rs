@@ -257,6 +257,16 @@ pub enum PersonsCommand {
         /// The CSV file (UTF-8).
         file: PathBuf,
     },
+    /// Record that PARENT is a parent of CHILD (the family unit checked before a parent
+    /// registers a delegation for a minor online; stands in for the ANPR check). Audited.
+    Link {
+        /// The parent's codice fiscale.
+        #[arg(long)]
+        parent: String,
+        /// The child's codice fiscale.
+        #[arg(long)]
+        child: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +297,9 @@ pub fn run(cli: Cli) -> ExitCode {
             pin_type,
         }) => pin_set(config, &codice_fiscale, &pin_type),
         Command::Persons(PersonsCommand::Import { file }) => persons_import(config, &file),
+        Command::Persons(PersonsCommand::Link { parent, child }) => {
+            persons_link(&config, &parent, &child)
+        }
         Command::Operators(cmd) => operators(&config, cmd),
         Command::Audit(AuditCommand::Verify) => audit_verify(config),
         Command::Notify(NotifyCommand::Dispatch { repeat }) => notify_dispatch(config, repeat),
@@ -314,6 +327,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             std::time::Duration::from_secs(60),
         ));
         actix_web::rt::spawn(purge_periodically(state.clone()));
+        actix_web::rt::spawn(expire_delegations_periodically(state.clone()));
         let dispatcher = Arc::new(crate::notify::Dispatcher::from_state(&state)?);
         actix_web::rt::spawn(crate::notify::dispatch::run_periodically(
             dispatcher,
@@ -336,6 +350,62 @@ async fn purge_periodically(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "purging expired OAuth state failed"),
         }
     }
+}
+
+/// Ends delegations past their end date or 18th birthday, and sends the notices before,
+/// every `delegation.expiry_interval_secs`.
+async fn expire_delegations_periodically(state: AppState) {
+    let every = std::time::Duration::from_secs(state.config.delegation.expiry_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = state.clock.now();
+        let s = state.clone();
+        match db::run(&state.db, move |c| {
+            crate::delegation::registry::expire_due(c, &s, now)
+        })
+        .await
+        {
+            Ok(r) if r.expired + r.noticed == 0 => {}
+            Ok(r) => tracing::info!(
+                expired = r.expired,
+                noticed = r.noticed,
+                "delegation expiry"
+            ),
+            Err(e) => tracing::warn!(error = %e, "delegation expiry failed"),
+        }
+    }
+}
+
+/// `procura persons link --parent CF --child CF`.
+fn persons_link(config: &Config, parent: &str, child: &str) -> anyhow::Result<ExitCode> {
+    use crate::person::CodiceFiscale;
+    let parent = CodiceFiscale::parse(parent).map_err(|e| anyhow::anyhow!("--parent: {e}"))?;
+    let child = CodiceFiscale::parse(child).map_err(|e| anyhow::anyhow!("--child: {e}"))?;
+    let mut conn = open_migrated(config)?;
+    let audit_key = audit_key_for_writes(config)?;
+    let added = crate::delegation::family::link(
+        &mut conn,
+        &audit_key,
+        cli_party(),
+        &parent,
+        &child,
+        SystemClock.now(),
+    )?;
+    if added {
+        println!(
+            "linked {} as a parent of {}",
+            parent.masked(),
+            child.masked()
+        );
+    } else {
+        println!(
+            "{} is already a parent of {}",
+            parent.masked(),
+            child.masked()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `procura notify dispatch [--loop]`: one round, or rounds until killed.

@@ -262,6 +262,9 @@ pub struct DelegationConfig {
     pub exchanged_token_ttl_secs: u64,
     /// How often `serve` runs the expiry job, in seconds.
     pub expiry_interval_secs: u64,
+    /// Lowest login level accepted for registering a delegation online (the delegator, or a
+    /// parent for a minor): SPID L2 and above (CIE and CNS rank there), never a PIN.
+    pub online_min_level: crate::login::Level,
 }
 
 impl Default for DelegationConfig {
@@ -273,6 +276,7 @@ impl Default for DelegationConfig {
             document_max_bytes: 3 * 1024 * 1024,
             exchanged_token_ttl_secs: 900,
             expiry_interval_secs: 3600,
+            online_min_level: crate::login::Level::SpidL2,
         }
     }
 }

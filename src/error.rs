@@ -46,10 +46,29 @@ pub enum ProblemKind {
     DocumentRejected,
     TooManyRequests,
     MalformedMultipart,
+    // Delegations
+    DelegationSelf,
+    DelegationDelegateMinor,
+    DelegationMinorNeedsParent,
+    DelegationNotAMinor,
+    DelegationRepresentationByOperator,
+    DelegationChannelNotForKind,
+    DelegationNotFamily,
+    DelegationDecreeMissing,
+    DelegationEndInPast,
+    DelegationEndBeforeMinimum,
+    DelegationWithinMinimum,
+    DelegationRepresentationEndsByOperator,
+    DelegationFiduciaExists,
+    DelegationDelegateLimit,
+    DelegationNameMismatch,
+    DelegationNotActive,
+    DelegationNotPending,
+    DelegationLoginLevel,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 29] = [
+    pub const ALL: [ProblemKind; 47] = [
         ProblemKind::MalformedJson,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::PayloadTooLarge,
@@ -79,6 +98,24 @@ impl ProblemKind {
         ProblemKind::DocumentRejected,
         ProblemKind::TooManyRequests,
         ProblemKind::MalformedMultipart,
+        ProblemKind::DelegationSelf,
+        ProblemKind::DelegationDelegateMinor,
+        ProblemKind::DelegationMinorNeedsParent,
+        ProblemKind::DelegationNotAMinor,
+        ProblemKind::DelegationRepresentationByOperator,
+        ProblemKind::DelegationChannelNotForKind,
+        ProblemKind::DelegationNotFamily,
+        ProblemKind::DelegationDecreeMissing,
+        ProblemKind::DelegationEndInPast,
+        ProblemKind::DelegationEndBeforeMinimum,
+        ProblemKind::DelegationWithinMinimum,
+        ProblemKind::DelegationRepresentationEndsByOperator,
+        ProblemKind::DelegationFiduciaExists,
+        ProblemKind::DelegationDelegateLimit,
+        ProblemKind::DelegationNameMismatch,
+        ProblemKind::DelegationNotActive,
+        ProblemKind::DelegationNotPending,
+        ProblemKind::DelegationLoginLevel,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -112,6 +149,28 @@ impl ProblemKind {
             ProblemKind::DocumentRejected => "document-rejected",
             ProblemKind::TooManyRequests => "too-many-requests",
             ProblemKind::MalformedMultipart => "malformed-multipart",
+            ProblemKind::DelegationSelf => "delegation-self",
+            ProblemKind::DelegationDelegateMinor => "delegation-delegate-minor",
+            ProblemKind::DelegationMinorNeedsParent => "delegation-minor-needs-parent",
+            ProblemKind::DelegationNotAMinor => "delegation-not-a-minor",
+            ProblemKind::DelegationRepresentationByOperator => {
+                "delegation-representation-by-operator"
+            }
+            ProblemKind::DelegationChannelNotForKind => "delegation-channel-not-for-kind",
+            ProblemKind::DelegationNotFamily => "delegation-not-family",
+            ProblemKind::DelegationDecreeMissing => "delegation-decree-missing",
+            ProblemKind::DelegationEndInPast => "delegation-end-in-past",
+            ProblemKind::DelegationEndBeforeMinimum => "delegation-end-before-minimum",
+            ProblemKind::DelegationWithinMinimum => "delegation-within-minimum",
+            ProblemKind::DelegationRepresentationEndsByOperator => {
+                "delegation-representation-ends-by-operator"
+            }
+            ProblemKind::DelegationFiduciaExists => "delegation-fiducia-exists",
+            ProblemKind::DelegationDelegateLimit => "delegation-delegate-limit",
+            ProblemKind::DelegationNameMismatch => "delegation-name-mismatch",
+            ProblemKind::DelegationNotActive => "delegation-not-active",
+            ProblemKind::DelegationNotPending => "delegation-not-pending",
+            ProblemKind::DelegationLoginLevel => "delegation-login-level",
         }
     }
 
@@ -153,6 +212,24 @@ impl ProblemKind {
             ProblemKind::DocumentRejected => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::MalformedMultipart => StatusCode::BAD_REQUEST,
+            ProblemKind::DelegationSelf => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DelegationDelegateMinor => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DelegationMinorNeedsParent => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DelegationNotAMinor => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DelegationRepresentationByOperator => StatusCode::FORBIDDEN,
+            ProblemKind::DelegationChannelNotForKind => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DelegationNotFamily => StatusCode::FORBIDDEN,
+            ProblemKind::DelegationDecreeMissing => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DelegationEndInPast => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DelegationEndBeforeMinimum => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DelegationWithinMinimum => StatusCode::CONFLICT,
+            ProblemKind::DelegationRepresentationEndsByOperator => StatusCode::FORBIDDEN,
+            ProblemKind::DelegationFiduciaExists => StatusCode::CONFLICT,
+            ProblemKind::DelegationDelegateLimit => StatusCode::CONFLICT,
+            ProblemKind::DelegationNameMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::DelegationNotActive => StatusCode::CONFLICT,
+            ProblemKind::DelegationNotPending => StatusCode::CONFLICT,
+            ProblemKind::DelegationLoginLevel => StatusCode::FORBIDDEN,
         }
     }
 
@@ -187,6 +264,32 @@ impl ProblemKind {
             ProblemKind::DocumentRejected => "Document not accepted",
             ProblemKind::TooManyRequests => "Too many requests",
             ProblemKind::MalformedMultipart => "Malformed multipart body",
+            ProblemKind::DelegationSelf => "Self-delegation refused",
+            ProblemKind::DelegationDelegateMinor => "Delegate under 18",
+            ProblemKind::DelegationMinorNeedsParent => "A minor is represented by a parent",
+            ProblemKind::DelegationNotAMinor => "Parent delegation for an adult",
+            ProblemKind::DelegationRepresentationByOperator => {
+                "Legal representation registered by operators only"
+            }
+            ProblemKind::DelegationChannelNotForKind => "Channel does not register this kind",
+            ProblemKind::DelegationNotFamily => "Family-unit check failed",
+            ProblemKind::DelegationDecreeMissing => "Court decree reference missing",
+            ProblemKind::DelegationEndInPast => "End date not in the future",
+            ProblemKind::DelegationEndBeforeMinimum => "End date inside the 30-day minimum",
+            ProblemKind::DelegationWithinMinimum => "Inside the 30-day minimum",
+            ProblemKind::DelegationRepresentationEndsByOperator => {
+                "Legal representation ended by operators only"
+            }
+            ProblemKind::DelegationFiduciaExists => {
+                "The delegator already has a fiduciary delegate"
+            }
+            ProblemKind::DelegationDelegateLimit => {
+                "The delegate holds the most delegations allowed"
+            }
+            ProblemKind::DelegationNameMismatch => "Delegate's names do not match the registry",
+            ProblemKind::DelegationNotActive => "Delegation not active",
+            ProblemKind::DelegationNotPending => "Delegation not waiting for verification",
+            ProblemKind::DelegationLoginLevel => "Login level too low to register a delegation",
         }
     }
 }

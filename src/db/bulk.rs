@@ -78,3 +78,29 @@ pub fn checkpoint_after_bulk(conn: &mut DbConn) -> Result<(), DbError> {
     }
     Ok(())
 }
+
+/// Makes sure `delegate_counters` has a row for `delegate_cf` (at 0 when new), so the
+/// per-delegate limit can be taken with one conditional UPDATE. Runs inside the caller's
+/// transaction; a row inserted by a parallel registration is left as it is.
+pub fn ensure_delegate_counter(conn: &mut DbConn, delegate_cf: &str) -> Result<(), DbError> {
+    use super::schema::delegate_counters as dc;
+    let row = (
+        dc::delegate_cf.eq(delegate_cf),
+        dc::active_fiducia.eq(0_i64),
+    );
+    match conn {
+        DbConn::Postgres(c) => {
+            diesel::insert_into(dc::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?;
+        }
+        DbConn::Sqlite(c) => {
+            diesel::insert_into(dc::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?;
+        }
+    }
+    Ok(())
+}

@@ -294,6 +294,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    family_links (parent_cf, child_cf) {
+        parent_cf -> Text,
+        child_cf -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     delegation_documents (id) {
         id -> Text,
         delegation_id -> Text,
@@ -338,4 +346,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     delegations,
     delegate_counters,
     delegation_documents,
+    family_links,
 );

@@ -9,6 +9,9 @@
 //! expiry job having run.
 
 pub mod acting;
+pub mod family;
+pub mod policy;
+pub mod registry;
 
 use crate::db::schema::delegations;
 use crate::db::{DbConn, DbError};

@@ -7,6 +7,8 @@ mod acting;
 pub mod auth;
 mod browser;
 mod codice_fiscale;
+mod delegation;
+mod delegation_operator;
 mod login;
 pub mod metrics;
 mod multipart;
@@ -83,6 +85,17 @@ routes! {
     "/v1/operator/pin/requests/{id}/outcome" => { POST: pin_operator::outcome },
     "/v1/operator/pin/revoke" => { POST: pin_operator::revoke },
     "/v1/operator/pin/phone-check" => { POST: pin_operator::phone_check },
+    // Delegations (citizens)
+    "/v1/delegations" => { POST: delegation::create },
+    "/v1/delegations/minor" => { POST: delegation::create_for_minor },
+    "/v1/delegations/given" => { GET: delegation::given },
+    "/v1/delegations/{id}/revoke" => { POST: delegation::revoke },
+    "/v1/delegations/{id}/renounce" => { POST: delegation::renounce },
+    // Delegations (operators)
+    "/v1/operator/delegations" => { GET: delegation_operator::lookup, POST: delegation_operator::register },
+    "/v1/operator/delegations/pending" => { GET: delegation_operator::pending },
+    "/v1/operator/delegations/{id}/verify" => { POST: delegation_operator::verify },
+    "/v1/operator/delegations/{id}/revoke" => { POST: delegation_operator::revoke },
     // Acting on behalf
     "/v1/delegations/acting-for" => { GET: acting::acting_for },
     "/v1/access/check" => { POST: acting::check },

@@ -83,6 +83,15 @@ pub enum Template {
     PinRequestClosed,
     /// The PIN was revoked. Params: `given_name`.
     PinRevoked,
+    /// A delegation was registered. Params: `given_name`, `counterpart`, `role` (`delegator`
+    /// or `delegate`, the recipient's side), optional `end_date`.
+    DelegationRegistered,
+    /// A representation waiting for verification was confirmed. Same params.
+    DelegationActivated,
+    /// A delegation ends soon. Params: `given_name`, `counterpart`, `role`, `end_date`.
+    DelegationEndingSoon,
+    /// A delegation ended. Params: `given_name`, `counterpart`, `role`.
+    DelegationEnded,
 }
 
 impl Template {
@@ -95,6 +104,10 @@ impl Template {
             Template::PinRequestRejected => "pin_request_rejected",
             Template::PinRequestClosed => "pin_request_closed",
             Template::PinRevoked => "pin_revoked",
+            Template::DelegationRegistered => "delegation_registered",
+            Template::DelegationActivated => "delegation_activated",
+            Template::DelegationEndingSoon => "delegation_ending_soon",
+            Template::DelegationEnded => "delegation_ended",
         }
     }
 
@@ -107,6 +120,10 @@ impl Template {
             Template::PinRequestRejected,
             Template::PinRequestClosed,
             Template::PinRevoked,
+            Template::DelegationRegistered,
+            Template::DelegationActivated,
+            Template::DelegationEndingSoon,
+            Template::DelegationEnded,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

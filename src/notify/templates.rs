@@ -291,6 +291,68 @@ pub fn render(
                 address,
             }
         }
+        Template::DelegationRegistered
+        | Template::DelegationActivated
+        | Template::DelegationEndingSoon
+        | Template::DelegationEnded => {
+            let (name, other, role) = (p("given_name")?, p("counterpart")?, p("role")?);
+            let delegator = match role.as_str() {
+                "delegator" => true,
+                "delegate" => false,
+                _ => {
+                    return Err(TemplateError::Param {
+                        template: t,
+                        param: "role",
+                    });
+                }
+            };
+            let relation = if delegator {
+                format!("la delega a favore di {other}")
+            } else {
+                format!("la delega che le consente di operare per conto di {other}")
+            };
+            let until = p("end_date").ok();
+            let (subject, line, sms) = match template {
+                Template::DelegationRegistered | Template::DelegationActivated => {
+                    let scad = until
+                        .as_ref()
+                        .map(|d| format!(", valida fino al {d}"))
+                        .unwrap_or_default();
+                    (
+                        "INPS - Delega dell'identità digitale registrata".to_owned(),
+                        format!(
+                            "le comunichiamo che è attiva {relation}{scad}. Può vederla e \
+                             gestirla in MyINPS, sezione \"Deleghe identità digitali\"."
+                        ),
+                        format!("INPS: è attiva {relation}{scad}. Dettagli in MyINPS."),
+                    )
+                }
+                Template::DelegationEndingSoon => {
+                    let d = p("end_date")?;
+                    (
+                        "INPS - La delega sta per scadere".to_owned(),
+                        format!("le ricordiamo che {relation} terminerà il {d}."),
+                        format!("INPS: {relation} terminerà il {d}."),
+                    )
+                }
+                _ => (
+                    "INPS - Delega terminata".to_owned(),
+                    format!(
+                        "le comunichiamo che {relation} è terminata e non può più essere usata."
+                    ),
+                    format!("INPS: {relation} è terminata."),
+                ),
+            };
+            Rendered {
+                subject,
+                greeting: format!("Gentile {name},"),
+                body: vec![text(line)],
+                sms,
+                secret: None,
+                reference: None,
+                address,
+            }
+        }
     };
     Ok(rendered)
 }
@@ -317,7 +379,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const ALL: [Template; 7] = [
+    const ALL: [Template; 11] = [
         Template::PinFirstHalf,
         Template::PinSecondHalf,
         Template::PinRecoveryHalf,
@@ -325,6 +387,10 @@ mod tests {
         Template::PinRequestRejected,
         Template::PinRequestClosed,
         Template::PinRevoked,
+        Template::DelegationRegistered,
+        Template::DelegationActivated,
+        Template::DelegationEndingSoon,
+        Template::DelegationEnded,
     ];
 
     fn full_params() -> Value {
@@ -332,6 +398,9 @@ mod tests {
             "reference": "PR-2026-000042",
             "given_name": "Maria",
             "part": 2,
+            "counterpart": "Luigi Verdi",
+            "role": "delegate",
+            "end_date": "31/12/2026",
             "reason": "i dati del documento non corrispondono",
             "address": {
                 "name": "Maria Rossi", "street": "Via Roma 1", "postal_code": "00184",

@@ -9,6 +9,7 @@ mod auth_support;
 mod cli;
 mod clients;
 mod codice_fiscale;
+mod delegation;
 mod errors;
 mod helpers;
 mod keys;
