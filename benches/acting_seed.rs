@@ -17,7 +17,8 @@
 //!   codes (it is deterministic).
 //! - `BENCH_DELEGATIONS` (300,000): delegations wanted in total. Only the missing ones are
 //!   inserted, so a run at 10,000 followed by a run at 300,000 grows the same registry.
-//! - `BENCH_TOKENS` (2,000): delegated access tokens to mint, `BENCH_PAIRS` (20,000): pairs for
+//! - `BENCH_TOKENS` (2,000): delegated access tokens to mint (fresh ones on every run, for
+//!   delegations anywhere in the registry), `BENCH_PAIRS` (20,000): pairs for
 //!   the access check, `BENCH_CLIENT` (`bench-frontend`): the client the tokens are for.
 //!
 //! Delegation `i` links delegator `perm[i]` to delegate `perm[N - 1 - i / 3]` (a fixed
@@ -152,7 +153,6 @@ fn main() {
     let have = have as u64;
     let t = Instant::now();
     let mut revoke_later = Vec::new();
-    let mut token_candidates = Vec::new();
     let mut i = have;
     while i < n_delegations {
         let end = (i + BATCH as u64).min(n_delegations);
@@ -161,9 +161,6 @@ fn main() {
                 let d = Plan::of(j, now);
                 if d.class == Class::RevokedLater {
                     revoke_later.push(id_of(j));
-                }
-                if matches!(d.class, Class::InForce | Class::RevokedLater) {
-                    token_candidates.push(j);
                 }
                 (
                     delegations::id.eq(id_of(j)),
@@ -197,8 +194,16 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    // Delegated tokens, for new delegations in force (and the ones revoked just after).
+    // Delegated tokens, for delegations in force anywhere in the registry, and for the new ones
+    // revoked just after (whose tokens must then introspect as inactive).
     let t = Instant::now();
+    let mut token_candidates: Vec<u64> = (0..n_delegations)
+        .filter(|&j| match Plan::of(j, now).class {
+            Class::InForce => true,
+            Class::RevokedLater => j >= have,
+            _ => false,
+        })
+        .collect();
     let mut pick = Rng(0x70C3_2345 ^ n_delegations);
     let want = (n_tokens as usize).min(token_candidates.len());
     for k in 0..want {
