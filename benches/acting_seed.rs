@@ -90,7 +90,7 @@ fn main() {
     let n_pairs = env_u64("BENCH_PAIRS", 20_000);
     let client_id = std::env::var("BENCH_CLIENT").unwrap_or_else(|_| "bench-frontend".into());
     assert!(
-        n_delegations + n_delegations / 3 + 1 <= n_persons,
+        n_delegations + n_delegations / 3 < n_persons,
         "BENCH_DELEGATIONS is too large for BENCH_PERSONS (each delegator gives one)"
     );
     std::fs::create_dir_all(&out).expect("BENCH_OUT");
