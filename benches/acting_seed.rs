@@ -281,7 +281,10 @@ fn main() {
             .execute(c)
             .expect("ANALYZE");
     }
-    let plans = query_plans(&mut conn, delegate(0), delegator(0), &id_of(0), now);
+    let j = (0..n_delegations)
+        .find(|&j| Plan::of(j, now).class.in_force())
+        .unwrap_or(0);
+    let plans = query_plans(&mut conn, delegate(j), delegator(j), &id_of(j), now);
     std::fs::write(out.join("plans.txt"), &plans).expect("plans.txt");
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
 }
