@@ -2,6 +2,8 @@
 //! databases. Each binary uses a part of it, hence `dead_code` is allowed here.
 #![allow(dead_code, clippy::expect_used)]
 
+pub mod persons_csv;
+
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use procura::config::{DatabaseConfig, Secret};
 
