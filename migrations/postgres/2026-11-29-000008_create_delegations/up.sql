@@ -28,6 +28,9 @@ CREATE TABLE delegations (
 );
 CREATE INDEX delegations_delegator ON delegations (delegator_cf, status);
 CREATE INDEX delegations_delegate ON delegations (delegate_cf, status);
+-- The access check and token exchange look up one (delegate, delegator) pair: one seek even for
+-- a representative acting for many people, whatever statistics the planner has.
+CREATE INDEX delegations_pair ON delegations (delegate_cf, delegator_cf, status);
 CREATE INDEX delegations_status_ends ON delegations (status, ends_at);
 -- One fiduciary delegate per delegator (domain §1.3): the database refuses a second.
 CREATE UNIQUE INDEX delegations_one_fiducia ON delegations (delegator_cf)
