@@ -99,8 +99,8 @@ impl Principal {
             ApiError::new(
                 ProblemKind::Forbidden,
                 self.audience.pick(
-                    "L'accesso richiede un token rilasciato a una persona.".into(),
-                    "The access token was issued to a client, not to a person.".into(),
+                    "L'accesso richiede un token rilasciato a una persona.",
+                    "The access token was issued to a client, not to a person.",
                 ),
             )
         })
@@ -128,8 +128,8 @@ impl Principal {
             return Err(ApiError::new(
                 ProblemKind::Unauthorized,
                 audience.pick(
-                    "Manca il token di accesso (Authorization: Bearer).".into(),
-                    "Send an access token as Authorization: Bearer <token>.".into(),
+                    "Manca il token di accesso (Authorization: Bearer).",
+                    "Send an access token as Authorization: Bearer <token>.",
                 ),
             )
             .with_challenge(REALM));
@@ -138,8 +138,8 @@ impl Principal {
             return Err(ApiError::new(
                 ProblemKind::Unauthorized,
                 audience.pick(
-                    "Il token di accesso non è valido, è scaduto o è stato revocato.".into(),
-                    "The access token is not valid, has expired or has been revoked.".into(),
+                    "Il token di accesso non è valido, è scaduto o è stato revocato.",
+                    "The access token is not valid, has expired or has been revoked.",
                 ),
             )
             .with_challenge(format!(

@@ -5,7 +5,7 @@
 //! writes scope `delegations:write`, which delegated tokens never carry (domain §6.5).
 
 use super::auth::{Principal, json_body};
-use super::problems::Audience;
+use super::problems::{Audience, parse_codice_fiscale};
 use crate::AppState;
 use crate::db;
 use crate::delegation::family::LocalFamilyRegister;
@@ -13,7 +13,6 @@ use crate::delegation::policy::Refusal;
 use crate::delegation::registry::{self, DelegationError, NamedDelegate};
 use crate::delegation::{Delegation, Kind, given_by};
 use crate::error::{ApiError, ProblemKind};
-use crate::person::CodiceFiscale;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -85,14 +84,6 @@ fn refusal_kind(r: Refusal) -> ProblemKind {
 /// A delegation error as a problem; `audience` picks the language of `detail` (refusals are
 /// always Italian: operators read them out to citizens).
 pub fn problem(e: DelegationError, audience: Audience) -> ApiError {
-    let it = audience == Audience::Citizen;
-    let pick = |italian: &str, english: &str| {
-        if it {
-            italian.to_owned()
-        } else {
-            english.to_owned()
-        }
-    };
     match e {
         DelegationError::Refused(r) => ApiError::new(refusal_kind(r), r.to_string())
             .with_extensions(json!({ "refusal": r.code() })),
@@ -109,13 +100,13 @@ pub fn problem(e: DelegationError, audience: Audience) -> ApiError {
             "Nome e cognome del delegato non corrispondono al codice fiscale indicato.",
         ),
         DelegationError::NotFound => {
-            ApiError::not_found(pick("Delega non trovata.", "No such delegation."))
+            ApiError::not_found(audience.pick("Delega non trovata.", "No such delegation."))
         }
         DelegationError::NotActive(status) => ApiError::new(
             ProblemKind::DelegationNotActive,
-            pick(
+            audience.pick(
                 "La delega non è attiva: è già terminata.",
-                &format!("The delegation is not active: it is {status}."),
+                format!("The delegation is not active: it is {status}."),
             ),
         )
         .with_extensions(json!({ "delegation_status": status })),
@@ -157,16 +148,6 @@ fn require_level(state: &AppState, who: &Principal) -> Result<(), ApiError> {
         "Per registrare una delega online occorre accedere con SPID (livello 2 o superiore), CIE o CNS: l'accesso con PIN non è sufficiente.",
     )
     .with_extensions(json!({ "acr_values": min.uri() })))
-}
-
-fn parse_cf(field: &str, value: &str) -> Result<CodiceFiscale, ApiError> {
-    CodiceFiscale::parse(value).map_err(|e| {
-        ApiError::new(
-            ProblemKind::InvalidCodiceFiscale,
-            format!("Codice fiscale non valido ({field}): {e}."),
-        )
-        .with_extensions(json!({ "reason": e.reason(), "field": field }))
-    })
 }
 
 fn blank(field: &str) -> ApiError {
@@ -231,7 +212,11 @@ pub async fn create(
         return Err(blank("delegate.family_name").into());
     }
     let delegate = NamedDelegate {
-        codice_fiscale: parse_cf("delegate.codice_fiscale", &body.delegate.codice_fiscale)?,
+        codice_fiscale: parse_codice_fiscale(
+            &body.delegate.codice_fiscale,
+            Some("delegate.codice_fiscale"),
+            Audience::Citizen,
+        )?,
         given_name: body.delegate.given_name,
         family_name: body.delegate.family_name,
     };
@@ -263,7 +248,11 @@ pub async fn create_for_minor(
     let parent = who.require_person()?.clone();
     require_level(&state, &who)?;
     let body: MinorBody = json_body(&req, payload).await?;
-    let child = parse_cf("child_codice_fiscale", &body.child_codice_fiscale)?;
+    let child = parse_codice_fiscale(
+        &body.child_codice_fiscale,
+        Some("child_codice_fiscale"),
+        Audience::Citizen,
+    )?;
     let now = state.clock.now();
     let s = state.clone();
     let d = db::run(&state.db, move |c| {

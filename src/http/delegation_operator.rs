@@ -6,7 +6,7 @@
 use super::auth::{OperatorPrincipal, json_body};
 use super::delegation::{DelegationView, problem};
 use super::multipart;
-use super::problems::Audience;
+use super::problems::{Audience, parse_codice_fiscale};
 use crate::AppState;
 use crate::audit::{self, Event, Outcome, Party};
 use crate::db;
@@ -29,16 +29,6 @@ fn staff(e: DelegationError) -> ApiError {
 
 fn invalid(detail: impl Into<String>) -> ApiError {
     ApiError::new(ProblemKind::ValidationFailed, detail)
-}
-
-fn parse_cf(field: &str, value: &str) -> Result<CodiceFiscale, ApiError> {
-    CodiceFiscale::parse(value).map_err(|e| {
-        ApiError::new(
-            ProblemKind::InvalidCodiceFiscale,
-            format!("Invalid codice fiscale ({field}): {e}."),
-        )
-        .with_extensions(json!({ "reason": e.reason(), "field": field }))
-    })
 }
 
 /// A delegation with its evidence, as operators see it.
@@ -151,8 +141,16 @@ pub async fn register(
     let kind = Kind::parse(&form.kind).ok_or_else(|| {
         invalid("`kind` must be fiducia, tutore, curatore, amministratore_di_sostegno or genitore.")
     })?;
-    let delegator = parse_cf("delegator_codice_fiscale", &form.delegator_codice_fiscale)?;
-    let delegate = parse_cf("delegate_codice_fiscale", &form.delegate_codice_fiscale)?;
+    let delegator = parse_codice_fiscale(
+        &form.delegator_codice_fiscale,
+        Some("delegator_codice_fiscale"),
+        Audience::Staff,
+    )?;
+    let delegate = parse_codice_fiscale(
+        &form.delegate_codice_fiscale,
+        Some("delegate_codice_fiscale"),
+        Audience::Staff,
+    )?;
     let mut documents = Vec::new();
     for (name, bytes) in upload.files {
         let kind = DocumentKind::parse(&name).ok_or_else(|| {

@@ -77,14 +77,6 @@ pub fn invalid_fields(
 
 /// An issuance error as a problem; `audience` picks the language of `detail`.
 pub fn problem(e: IssuanceError, audience: Audience) -> ApiError {
-    let it = audience == Audience::Citizen;
-    let pick = |italian: &str, english: &str| {
-        if it {
-            italian.to_owned()
-        } else {
-            english.to_owned()
-        }
-    };
     match e {
         IssuanceError::Refused(r) => {
             let kind = match r {
@@ -99,27 +91,27 @@ pub fn problem(e: IssuanceError, audience: Audience) -> ApiError {
         }
         IssuanceError::PinAlreadyActive => ApiError::new(
             ProblemKind::PinAlreadyActive,
-            pick(
+            audience.pick(
                 "Risulta già un PIN attivo per questo codice fiscale: se lo hai smarrito usa il recupero del PIN, oppure revocalo prima di richiederne uno nuovo.",
                 "This person already has an active PIN: recover or revoke it first.",
             ),
         ),
         IssuanceError::RequestPending => ApiError::new(
             ProblemKind::PinRequestPending,
-            pick(
+            audience.pick(
                 "C'è già una richiesta di PIN in attesa per questo codice fiscale: sarai ricontattato dal Contact Center.",
                 "A request for this person is already waiting for the contact centre.",
             ),
         ),
         IssuanceError::NotInRegistry => ApiError::new(
             ProblemKind::PersonNotInRegistry,
-            pick(
+            audience.pick(
                 "Il codice fiscale non risulta negli archivi INPS.",
                 "The person is not in the persons registry; the letter needs the registry address.",
             ),
         ),
         IssuanceError::NotFound => {
-            ApiError::not_found(pick("Richiesta non trovata.", "No such PIN request."))
+            ApiError::not_found(audience.pick("Richiesta non trovata.", "No such PIN request."))
         }
         IssuanceError::NotQueued(status) => ApiError::new(
             ProblemKind::PinRequestNotQueued,

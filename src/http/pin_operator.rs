@@ -7,7 +7,7 @@
 use super::auth::{OperatorPrincipal, json_body};
 use super::multipart;
 use super::pin::{invalid_fields, problem};
-use super::problems::Audience;
+use super::problems::{Audience, invalid_codice_fiscale, parse_codice_fiscale};
 use crate::AppState;
 use crate::audit::{self, Event, Outcome, Party};
 use crate::db;
@@ -15,6 +15,7 @@ use crate::error::{ApiError, ProblemKind};
 use crate::operator::Role;
 use crate::person::CodiceFiscale;
 use crate::pin::documents::{self, DocumentKind};
+use crate::pin::envelope;
 use crate::pin::issuance::{
     self, Actor, CallOutcome, DeskRequest, QueueFilter, Recorded, SubmitOutcome,
 };
@@ -23,7 +24,6 @@ use crate::pin::recovery::{self, Revoker};
 use crate::pin::request::{
     self, PinRequest, RequestChannel, RequestForm, RequesterData, RequesterForm,
 };
-use crate::pin::{envelope, policy::Representation};
 use actix_multipart::Multipart;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -180,29 +180,12 @@ pub async fn desk(
             format!("The `request` part is not the expected JSON: {e}."),
         )
     })?;
-    let holder = CodiceFiscale::parse(&form.codice_fiscale).map_err(|e| {
-        ApiError::new(
-            ProblemKind::InvalidCodiceFiscale,
-            format!("Invalid codice fiscale: {e}."),
-        )
-        .with_extensions(json!({ "reason": e.reason() }))
-    })?;
+    let holder = parse_codice_fiscale(&form.codice_fiscale, None, Audience::Staff)?;
     let requester = match form.requester {
         None => RequesterData::Holder,
-        Some(r) => match Representation::parse(r.role.trim()) {
-            None => RequesterData::ThirdParty { role: r.role },
-            Some(kind) => RequesterData::Representative {
-                codice_fiscale: CodiceFiscale::parse(&r.codice_fiscale).map_err(|e| {
-                    ApiError::new(
-                        ProblemKind::InvalidCodiceFiscale,
-                        format!("Invalid codice fiscale of the representative: {e}."),
-                    )
-                    .with_extensions(json!({ "reason": e.reason() }))
-                })?,
-                kind,
-                reference: r.reference.filter(|s| !s.trim().is_empty()),
-            },
-        },
+        Some(r) => r.parse().map_err(|e| {
+            invalid_codice_fiscale(&e, Some("requester.codice_fiscale"), Audience::Staff)
+        })?,
     };
     let mut docs = Vec::new();
     for (name, bytes) in upload.files {
@@ -432,16 +415,6 @@ pub struct RevokeBody {
     pub reason: String,
 }
 
-fn parse_cf(text: &str) -> Result<CodiceFiscale, ApiError> {
-    CodiceFiscale::parse(text).map_err(|e| {
-        ApiError::new(
-            ProblemKind::InvalidCodiceFiscale,
-            format!("Invalid codice fiscale: {e}."),
-        )
-        .with_extensions(json!({ "reason": e.reason() }))
-    })
-}
-
 /// `POST /v1/operator/pin/revoke` (contact_center or sportello).
 pub async fn revoke(
     state: web::Data<AppState>,
@@ -451,7 +424,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, actix_web::Error> {
     who.require_any(&[Role::ContactCenter, Role::Sportello])?;
     let body: RevokeBody = json_body(&req, payload).await?;
-    let cf = parse_cf(&body.codice_fiscale)?;
+    let cf = parse_codice_fiscale(&body.codice_fiscale, None, Audience::Staff)?;
     let by = Revoker::Operator {
         id: who.id().to_owned(),
         reason: body.reason,
@@ -483,7 +456,7 @@ pub async fn phone_check(
 ) -> Result<HttpResponse, actix_web::Error> {
     who.require(Role::ContactCenter)?;
     let body: PhoneCheckBody = json_body(&req, payload).await?;
-    let cf = parse_cf(&body.codice_fiscale)?;
+    let cf = parse_codice_fiscale(&body.codice_fiscale, None, Audience::Staff)?;
     let answer = phone::check(&state, who.id(), &cf, &body.code, state.clock.now())
         .await
         .map_err(pin_error)?;

@@ -37,12 +37,47 @@ impl Audience {
         }
     }
 
-    pub(crate) fn pick(self, italian: String, english: String) -> String {
+    /// The text for this audience: Italian for citizens, English for staff.
+    pub(crate) fn pick(self, italian: impl Into<String>, english: impl Into<String>) -> String {
         match self {
-            Audience::Citizen => italian,
-            Audience::Staff => english,
+            Audience::Citizen => italian.into(),
+            Audience::Staff => english.into(),
         }
     }
+}
+
+/// Parses a codice fiscale from a request body, or the `invalid-codice-fiscale` problem in the
+/// audience's language; `field` names the member when the body has more than one.
+pub(crate) fn parse_codice_fiscale(
+    value: &str,
+    field: Option<&str>,
+    audience: Audience,
+) -> Result<crate::person::CodiceFiscale, ApiError> {
+    crate::person::CodiceFiscale::parse(value)
+        .map_err(|e| invalid_codice_fiscale(&e, field, audience))
+}
+
+/// The `invalid-codice-fiscale` problem for `e` (see [`parse_codice_fiscale`]).
+pub(crate) fn invalid_codice_fiscale(
+    e: &crate::person::CodiceFiscaleError,
+    field: Option<&str>,
+    audience: Audience,
+) -> ApiError {
+    let detail = match field {
+        None => audience.pick(
+            format!("Codice fiscale non valido: {e}."),
+            format!("Invalid codice fiscale: {e}."),
+        ),
+        Some(f) => audience.pick(
+            format!("Codice fiscale non valido ({f}): {e}."),
+            format!("Invalid codice fiscale ({f}): {e}."),
+        ),
+    };
+    let ext = match field {
+        None => serde_json::json!({ "reason": e.reason() }),
+        Some(f) => serde_json::json!({ "reason": e.reason(), "field": f }),
+    };
+    ApiError::new(ProblemKind::InvalidCodiceFiscale, detail).with_extensions(ext)
 }
 
 fn json_error(err: JsonPayloadError, limit: usize, to: Audience) -> ApiError {
@@ -59,8 +94,8 @@ fn json_error(err: JsonPayloadError, limit: usize, to: Audience) -> ApiError {
         JsonPayloadError::ContentType => ApiError::new(
             ProblemKind::UnsupportedMediaType,
             to.pick(
-                "I dati vanno inviati in formato JSON (application/json).".into(),
-                "Send the request body as application/json.".into(),
+                "I dati vanno inviati in formato JSON (application/json).",
+                "Send the request body as application/json.",
             ),
         ),
         // Well-formed JSON of the wrong shape (a field missing or of the wrong type).

@@ -64,6 +64,25 @@ pub struct RequesterForm {
     pub reference: Option<String>,
 }
 
+impl RequesterForm {
+    /// The requester a form declares: a legal representative when `role` names one, a third
+    /// party (refused later, with the reason) otherwise. Fails only on the representative's
+    /// codice fiscale.
+    pub fn parse(self) -> Result<RequesterData, crate::person::CodiceFiscaleError> {
+        let role = self.role.trim();
+        Ok(match Representation::parse(role) {
+            None => RequesterData::ThirdParty {
+                role: role.chars().take(40).collect(),
+            },
+            Some(kind) => RequesterData::Representative {
+                codice_fiscale: CodiceFiscale::parse(&self.codice_fiscale)?,
+                kind,
+                reference: optional(self.reference),
+            },
+        })
+    }
+}
+
 /// A PIN request as sent (online, or typed by a contact-centre operator).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,12 +170,27 @@ impl std::fmt::Debug for RequestData {
 impl RequestData {
     /// The contact the first half goes to.
     pub fn first_half_recipient(&self) -> Option<&str> {
-        match self.first_half_channel {
-            Channel::Sms => self.mobile.as_deref(),
-            Channel::Email => self.email.as_deref(),
-            Channel::Pec => self.pec.as_deref(),
-            Channel::Post => None,
-        }
+        contact_for(
+            self.first_half_channel,
+            self.mobile.as_deref(),
+            self.email.as_deref(),
+            self.pec.as_deref(),
+        )
+    }
+}
+
+/// The contact a message on `channel` goes to, among a request's contacts (none for post).
+fn contact_for<'a>(
+    channel: Channel,
+    mobile: Option<&'a str>,
+    email: Option<&'a str>,
+    pec: Option<&'a str>,
+) -> Option<&'a str> {
+    match channel {
+        Channel::Sms => mobile,
+        Channel::Email => email,
+        Channel::Pec => pec,
+        Channel::Post => None,
     }
 }
 
@@ -232,41 +266,23 @@ impl RequestForm {
                 None
             }
         };
-        if let Some(ch) = channel {
-            let present = match ch {
-                Channel::Sms => mobile.is_some(),
-                Channel::Email => email.is_some(),
-                Channel::Pec => pec.is_some(),
-                Channel::Post => false,
-            };
-            if !present {
-                bad(
-                    "first_half_channel",
-                    "manca il recapito del canale scelto per la prima parte del PIN",
-                );
-            }
+        if let Some(ch) = channel
+            && contact_for(ch, mobile.as_deref(), email.as_deref(), pec.as_deref()).is_none()
+        {
+            bad(
+                "first_half_channel",
+                "manca il recapito del canale scelto per la prima parte del PIN",
+            );
         }
-        let requester = match self.requester {
-            None => Some(RequesterData::Holder),
-            Some(r) => match Representation::parse(r.role.trim()) {
-                None => Some(RequesterData::ThirdParty {
-                    role: r.role.trim().chars().take(40).collect(),
-                }),
-                Some(kind) => match CodiceFiscale::parse(&r.codice_fiscale) {
-                    Ok(cf) => Some(RequesterData::Representative {
-                        codice_fiscale: cf,
-                        kind,
-                        reference: optional(r.reference),
-                    }),
-                    Err(e) => {
-                        bad(
-                            "requester.codice_fiscale",
-                            &format!("codice fiscale non valido: {e}"),
-                        );
-                        None
-                    }
-                },
-            },
+        let requester = match self.requester.map(RequesterForm::parse).transpose() {
+            Ok(r) => Some(r.unwrap_or(RequesterData::Holder)),
+            Err(e) => {
+                bad(
+                    "requester.codice_fiscale",
+                    &format!("codice fiscale non valido: {e}"),
+                );
+                None
+            }
         };
         match (holder, birth_date, channel, requester) {
             (Some(holder), Some(birth_date), Some(first_half_channel), Some(requester))
@@ -337,12 +353,12 @@ pub struct PinRequest {
 impl PinRequest {
     pub fn first_half_recipient(&self) -> Option<(Channel, &str)> {
         let channel = Channel::parse(self.first_half_channel.as_deref()?)?;
-        let to = match channel {
-            Channel::Sms => self.mobile.as_deref(),
-            Channel::Email => self.email.as_deref(),
-            Channel::Pec => self.pec.as_deref(),
-            Channel::Post => None,
-        }?;
+        let to = contact_for(
+            channel,
+            self.mobile.as_deref(),
+            self.email.as_deref(),
+            self.pec.as_deref(),
+        )?;
         Some((channel, to))
     }
 
