@@ -27,6 +27,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub delegation: DelegationConfig,
     pub operator: OperatorConfig,
+    pub spid: SpidConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -370,6 +371,121 @@ impl Default for OperatorConfig {
     fn default() -> Self {
         Self {
             min_level: crate::login::Level::PinDispositivo,
+        }
+    }
+}
+
+/// SPID: procura as a SAML 2.0 service provider (AgID technical rules, Avviso 29 v3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpidConfig {
+    /// The SP entityID registered with AgID; never change it once registered. When absent it
+    /// is `{oauth.issuer}/spid/metadata`, the URL that serves the metadata.
+    pub entity_id: Option<String>,
+    /// The SP signing certificate and key (PEM, RSA >= 2048). When both are missing and
+    /// `generate_if_missing` is set, a development pair is made on first run (`procura spid
+    /// certificate` makes one by hand).
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+    pub generate_if_missing: bool,
+    /// Organization and ContactPerson of the metadata; also the subject of the certificate.
+    pub organization_name: String,
+    pub organization_display_name: String,
+    pub organization_url: String,
+    /// Code of the public body in the IPA index (INPS: `inps`).
+    pub ipa_code: String,
+    pub contact_email: String,
+    /// International format without spaces, e.g. `+39...`; omitted from metadata when empty.
+    pub contact_phone: String,
+    /// Locality of the organization (certificate `L`).
+    pub locality: String,
+    /// The attribute sets (`AttributeConsumingService`) the metadata declares.
+    pub attribute_sets: Vec<SpidAttributeSet>,
+    /// The attribute set index asked for in AuthnRequests.
+    pub attribute_set: u16,
+    /// How the AuthnRequest travels: `redirect` (HTTP-Redirect, signed query) or `post`
+    /// (auto-submitting form, enveloped signature).
+    pub binding: SpidBinding,
+    /// The level asked for when the relying party asked for none.
+    pub default_level: crate::login::Level,
+    /// The AgID registry aggregate of identity providers (file path or https URL), and the
+    /// pinned certificate (PEM file) its signature must verify against.
+    pub registry: Option<String>,
+    pub registry_certificate: Option<PathBuf>,
+    /// Single IdP metadata files or URLs (test IdPs; trusted as configured).
+    pub idp_metadata: Vec<String>,
+    /// How often the IdP metadata are fetched again.
+    pub refresh_interval_secs: u64,
+    /// Clock skew tolerated on every SAML time.
+    pub clock_skew_secs: u64,
+    /// How long an AuthnRequest waits for its Response.
+    pub request_ttl_secs: u64,
+    /// Largest SAML message accepted (decoded bytes).
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpidAttributeSet {
+    pub index: u16,
+    /// The service name shown by the IdP (`ServiceName xml:lang="it"`).
+    pub name: String,
+    /// SPID attribute names (AgID list), e.g. `fiscalNumber`.
+    pub attributes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpidBinding {
+    Redirect,
+    Post,
+}
+
+impl Default for SpidConfig {
+    fn default() -> Self {
+        Self {
+            entity_id: None,
+            certificate: PathBuf::from("keys/spid-sp.crt"),
+            private_key: PathBuf::from("keys/spid-sp.key"),
+            generate_if_missing: true,
+            organization_name: "Istituto Nazionale della Previdenza Sociale".into(),
+            organization_display_name: "INPS".into(),
+            organization_url: "https://www.inps.it".into(),
+            ipa_code: "inps".into(),
+            contact_email: "spid@inps.example".into(),
+            contact_phone: String::new(),
+            locality: "Roma".into(),
+            attribute_sets: vec![
+                SpidAttributeSet {
+                    index: 0,
+                    name: "MyINPS".into(),
+                    attributes: [
+                        "fiscalNumber",
+                        "name",
+                        "familyName",
+                        "dateOfBirth",
+                        "email",
+                        "mobilePhone",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                },
+                SpidAttributeSet {
+                    index: 1,
+                    name: "MyINPS - identificazione minima".into(),
+                    attributes: vec!["fiscalNumber".into()],
+                },
+            ],
+            attribute_set: 0,
+            binding: SpidBinding::Redirect,
+            default_level: crate::login::Level::SpidL2,
+            registry: None,
+            registry_certificate: None,
+            idp_metadata: Vec::new(),
+            refresh_interval_secs: 24 * 3600,
+            clock_skew_secs: 30,
+            request_ttl_secs: 30 * 60,
+            max_message_bytes: 256 * 1024,
         }
     }
 }

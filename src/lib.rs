@@ -33,6 +33,7 @@ pub mod person;
 pub mod pin;
 pub mod rate_limit;
 pub mod secret_file;
+pub mod spid;
 pub mod telemetry;
 
 use crate::audit::AuditKey;

@@ -318,6 +318,62 @@ diesel::joinable!(client_assertion_jtis -> oauth_clients (client_id));
 diesel::joinable!(login_flows -> oauth_clients (client_id));
 diesel::joinable!(oauth_grants -> oauth_clients (client_id));
 diesel::joinable!(oauth_grants -> browser_sessions (session_id));
+diesel::table! {
+    spid_requests (id) {
+        id -> Text,
+        idp_entity_id -> Text,
+        acs_url -> Text,
+        level -> Text,
+        issue_instant -> Text,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        browser_hash -> Text,
+        relay_state -> Text,
+        flow_id -> Nullable<Text>,
+        consumed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    spid_assertions (idp_entity_id, assertion_id) {
+        idp_entity_id -> Text,
+        assertion_id -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    spid_sessions (browser_session_id) {
+        browser_session_id -> Text,
+        idp_entity_id -> Text,
+        name_id -> Text,
+        name_qualifier -> Text,
+        session_index -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    spid_logout_requests (id) {
+        id -> Text,
+        idp_entity_id -> Text,
+        return_to -> Nullable<Text>,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    spid_idp_metadata (source) {
+        source -> Text,
+        xml -> Text,
+        sha256 -> Text,
+        fetched_at -> Timestamp,
+        valid_until -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(authorization_codes -> oauth_grants (grant_id));
 diesel::joinable!(refresh_tokens -> oauth_grants (grant_id));
 diesel::joinable!(pin_credentials -> persons (codice_fiscale));
@@ -347,4 +403,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     delegate_counters,
     delegation_documents,
     family_links,
+    spid_requests,
+    spid_assertions,
+    spid_sessions,
+    spid_logout_requests,
+    spid_idp_metadata,
 );
