@@ -786,3 +786,454 @@ fn form_decode(raw: &str) -> Result<String, DsigError> {
     }
     String::from_utf8(bytes).map_err(|_| bad())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    const MAX: usize = 1 << 20;
+
+    /// A throwaway RSA-2048 key and its self-signed certificate, as PEM.
+    struct TestKey {
+        key_pem: String,
+        cert_pem: String,
+    }
+
+    impl TestKey {
+        fn new(name: &str) -> TestResult<Self> {
+            let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)?;
+            let params = rcgen::CertificateParams::new(vec![name.to_owned()])?;
+            let cert = params.self_signed(&key_pair)?;
+            Ok(Self {
+                key_pem: key_pair.serialize_pem(),
+                cert_pem: cert.pem(),
+            })
+        }
+        fn signing(&self) -> TestResult<SigningKey> {
+            Ok(SigningKey::from_pem(&self.key_pem, &self.cert_pem)?)
+        }
+        fn verifying(&self) -> TestResult<VerifyingKey> {
+            Ok(VerifyingKey::from_certificate_pem(&self.cert_pem)?)
+        }
+        /// Writes `key.pem` and `cert.pem` into `dir`.
+        fn write(&self, dir: &Path) -> TestResult<(PathBuf, PathBuf)> {
+            let key = dir.join("key.pem");
+            let cert = dir.join("cert.pem");
+            std::fs::write(&key, &self.key_pem)?;
+            std::fs::write(&cert, &self.cert_pem)?;
+            Ok((key, cert))
+        }
+    }
+
+    /// An external tool the interoperability tests need: fail loudly when it is missing.
+    fn tool(name: &str) -> TestResult<Command> {
+        let found = Command::new(name).arg("--version").output();
+        if found.is_err() {
+            return Err(format!(
+                "`{name}` is required by this test and was not found: run scripts/deps.sh \
+                 (Debian packages xmlsec1, openssl, python3)"
+            )
+            .into());
+        }
+        Ok(Command::new(name))
+    }
+
+    fn run(mut command: Command) -> TestResult<String> {
+        let output = command.output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() {
+            return Err(format!("{command:?} failed: {text}").into());
+        }
+        Ok(text)
+    }
+
+    const METADATA: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:spid="https://spid.gov.it/saml-extensions" entityID="https://procura.example/spid" ID="_m1">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="true" WantAssertionsSigned="true">
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://procura.example/spid/acs?a=1&amp;b=&lt;2&gt;" index="0" isDefault="true"/>
+    <md:AttributeConsumingService index="0"><md:ServiceName xml:lang="it">Procura &amp; deleghe</md:ServiceName><md:RequestedAttribute Name="fiscalNumber"/></md:AttributeConsumingService>
+  </md:SPSSODescriptor>
+  <md:Organization><md:OrganizationName xml:lang="it">Ente "prova"</md:OrganizationName></md:Organization>
+  <md:ContactPerson contactType="other"><md:Extensions><spid:VATNumber>IT12345678901</spid:VATNumber><spid:Public/></md:Extensions></md:ContactPerson>
+</md:EntityDescriptor>
+"#;
+
+    const AUTHN_REQUEST: &str = r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" IssueInstant="2026-11-30T10:00:00Z" Destination="https://localhost:8443/samlsso" AssertionConsumerServiceIndex="0" AttributeConsumingServiceIndex="0" ForceAuthn="true"><saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity" NameQualifier="https://procura.example/spid">https://procura.example/spid</saml:Issuer><samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient"/><samlp:RequestedAuthnContext Comparison="minimum"><saml:AuthnContextClassRef>https://www.spid.gov.it/SpidL2</saml:AuthnContextClassRef></samlp:RequestedAuthnContext></samlp:AuthnRequest>"#;
+
+    #[test]
+    fn sign_then_verify_metadata_with_signature_first() -> TestResult {
+        let key = TestKey::new("procura.example")?;
+        let signed = sign_enveloped(METADATA, &key.signing()?)?;
+        assert!(
+            signed.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<md:EntityDescriptor")
+        );
+        let doc = xml::parse(&signed, MAX)?;
+        let root = doc.root_element();
+        let first = root.children().find(|c| c.is_element()).ok_or("empty")?;
+        assert!(xml::is(first, ns::DS, "Signature"));
+        let verified = verify_enveloped(root, &[key.verifying()?])?;
+        assert!(verified.signed_xml.starts_with(r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ID="_m1" entityID="#));
+        assert!(!verified.signed_xml.contains("Signature"));
+        // The certificate travels in KeyInfo.
+        let cert = xml::descendants(root, ns::DS, "X509Certificate")
+            .next()
+            .ok_or("no cert")?;
+        assert_eq!(xml::text(cert), key.signing()?.certificate_base64());
+        Ok(())
+    }
+
+    #[test]
+    fn sign_then_verify_authn_request_with_signature_after_issuer() -> TestResult {
+        let key = TestKey::new("procura.example")?;
+        let signed = sign_enveloped(AUTHN_REQUEST, &key.signing()?)?;
+        let doc = xml::parse(&signed, MAX)?;
+        let root = doc.root_element();
+        let names: Vec<&str> = root
+            .children()
+            .filter(|c| c.is_element())
+            .map(|c| c.tag_name().name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Issuer",
+                "Signature",
+                "NameIDPolicy",
+                "RequestedAuthnContext"
+            ]
+        );
+        verify_enveloped(root, &[key.verifying()?])?;
+        Ok(())
+    }
+
+    #[test]
+    fn empty_root_is_signed_too() -> TestResult {
+        let key = TestKey::new("procura.example")?;
+        for text in [
+            r#"<a:r xmlns:a="urn:a" ID="x"/>"#,
+            r#"<a:r xmlns:a="urn:a" ID="x"></a:r>"#,
+        ] {
+            let signed = sign_enveloped(text, &key.signing()?)?;
+            let doc = xml::parse(&signed, MAX)?;
+            verify_enveloped(doc.root_element(), &[key.verifying()?])?;
+        }
+        assert!(matches!(
+            sign_enveloped("<r/>", &key.signing()?),
+            Err(DsigError::Xml(_))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn tampered_content_is_refused() -> TestResult {
+        let key = TestKey::new("procura.example")?;
+        let signed = sign_enveloped(AUTHN_REQUEST, &key.signing()?)?;
+        for (from, to) in [
+            ("SpidL2", "SpidL1"),
+            ("ForceAuthn=\"true\"", "ForceAuthn=\"false\""),
+            ("<samlp:NameIDPolicy", "<!-- c --><samlp:NameIDPolicy"),
+        ] {
+            let tampered = signed.replacen(from, to, 1);
+            assert_ne!(tampered, signed);
+            let doc = xml::parse(&tampered, MAX)?;
+            let result = verify_enveloped(doc.root_element(), &[key.verifying()?]);
+            if from.starts_with("<samlp") {
+                // A comment is not part of the canonical form: still the same signed content.
+                assert!(result.is_ok());
+            } else {
+                assert_eq!(result.err(), Some(DsigError::Invalid("digest mismatch")));
+            }
+        }
+        // Tampering with SignedInfo breaks the signature value instead.
+        let tampered = signed.replacen("<ds:Reference URI=", "<ds:Reference Type=\"x\" URI=", 1);
+        let doc = xml::parse(&tampered, MAX)?;
+        assert_eq!(
+            verify_enveloped(doc.root_element(), &[key.verifying()?]).err(),
+            Some(DsigError::Invalid(
+                "signature value does not match a trusted key"
+            ))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_key_is_refused_and_any_trusted_key_is_enough() -> TestResult {
+        let key = TestKey::new("procura.example")?;
+        let other = TestKey::new("someone.else")?;
+        let signed = sign_enveloped(AUTHN_REQUEST, &key.signing()?)?;
+        let doc = xml::parse(&signed, MAX)?;
+        let root = doc.root_element();
+        assert_eq!(
+            verify_enveloped(root, &[other.verifying()?]).err(),
+            Some(DsigError::Invalid(
+                "signature value does not match a trusted key"
+            ))
+        );
+        assert_eq!(
+            verify_enveloped(root, &[]).err(),
+            Some(DsigError::Invalid("no trusted key"))
+        );
+        // IdPs publish several keys during a rotation.
+        verify_enveloped(root, &[other.verifying()?, key.verifying()?])?;
+        Ok(())
+    }
+
+    #[test]
+    fn key_and_certificate_must_match() -> TestResult {
+        let key = TestKey::new("procura.example")?;
+        let other = TestKey::new("someone.else")?;
+        assert!(matches!(
+            SigningKey::from_pem(&key.key_pem, &other.cert_pem),
+            Err(DsigError::Key(_))
+        ));
+        assert!(matches!(
+            SigningKey::from_pem(&key.cert_pem, &key.cert_pem),
+            Err(DsigError::Key(_))
+        ));
+        let verifying = key.verifying()?;
+        assert!(verifying.not_after().is_some());
+        let base64 = STANDARD.encode(verifying.certificate_der());
+        let wrapped: String = base64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| format!("{}\n  ", String::from_utf8_lossy(c)))
+            .collect();
+        let again = VerifyingKey::from_certificate_base64(&wrapped)?;
+        assert_eq!(again.certificate_der(), verifying.certificate_der());
+        Ok(())
+    }
+
+    #[test]
+    fn pkcs1_private_keys_are_accepted() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let key = dir.path().join("rsa.pem");
+        let cert = dir.path().join("cert.pem");
+        let mut genrsa = tool("openssl")?;
+        genrsa
+            .args(["genrsa", "-traditional", "-out"])
+            .arg(&key)
+            .arg("2048");
+        run(genrsa)?;
+        let mut req = tool("openssl")?;
+        req.args([
+            "req",
+            "-new",
+            "-x509",
+            "-subj",
+            "/CN=pkcs1.test",
+            "-days",
+            "2",
+            "-key",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert);
+        run(req)?;
+        let key_pem = std::fs::read_to_string(&key)?;
+        assert!(key_pem.contains("BEGIN RSA PRIVATE KEY"));
+        let signing = SigningKey::from_pem(&key_pem, &std::fs::read_to_string(&cert)?)?;
+        let signed = sign_enveloped(AUTHN_REQUEST, &signing)?;
+        let doc = xml::parse(&signed, MAX)?;
+        verify_enveloped(doc.root_element(), &[signing.verifying_key()])?;
+        Ok(())
+    }
+
+    /// `xmlsec1 --verify`, as spid-sp-test checks our metadata and POST requests.
+    fn xmlsec_verify(signed: &str, root: &str, extra: &[&std::ffi::OsStr]) -> TestResult<String> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("signed.xml");
+        std::fs::write(&file, signed)?;
+        let mut command = tool("xmlsec1")?;
+        command
+            .args(["--verify", "--insecure", "--id-attr:ID", root])
+            .args(extra)
+            .arg(&file);
+        run(command)
+    }
+
+    #[test]
+    fn xmlsec1_verifies_what_we_sign() -> TestResult {
+        let key = TestKey::new("procura.example")?;
+        let dir = tempfile::tempdir()?;
+        let (_, cert) = key.write(dir.path())?;
+        let cert_arg = cert.into_os_string();
+        for (text, root) in [
+            (
+                METADATA,
+                "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor",
+            ),
+            (
+                AUTHN_REQUEST,
+                "urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest",
+            ),
+        ] {
+            let signed = sign_enveloped(text, &key.signing()?)?;
+            // With the key taken from KeyInfo (how spid-sp-test checks metadata)…
+            let out = xmlsec_verify(&signed, root, &[])?;
+            assert!(out.contains("OK"), "{out}");
+            // …and with the certificate given outside the document.
+            let out = xmlsec_verify(
+                &signed,
+                root,
+                &[std::ffi::OsStr::new("--pubkey-cert-pem"), &cert_arg],
+            )?;
+            assert!(out.contains("OK"), "{out}");
+            // xmlsec1 refuses a tampered copy, as we do.
+            let tampered = signed.replacen("index=\"0\"", "index=\"1\"", 1);
+            if tampered != signed {
+                assert!(xmlsec_verify(&tampered, root, &[]).is_err());
+            }
+        }
+        Ok(())
+    }
+
+    /// spid-sp-test's signature template (responses/settings.py SIGNATURE_TMPL): `ds` declared
+    /// on the Response, an empty X509Certificate.
+    fn signature_template(id: &str) -> String {
+        format!(
+            r##"
+    <ds:Signature>
+        <ds:SignedInfo>
+            <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#" />
+            <ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" />
+            <ds:Reference URI="#{id}">
+                <ds:Transforms>
+                    <ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature" />
+                    <ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#" />
+                </ds:Transforms>
+                <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256" />
+                    <ds:DigestValue />
+            </ds:Reference>
+        </ds:SignedInfo>
+        <ds:SignatureValue />
+
+        <ds:KeyInfo>
+            <ds:X509Data>
+                <ds:X509Certificate />
+            </ds:X509Data>
+        </ds:KeyInfo>
+
+    </ds:Signature>
+"##
+        )
+    }
+
+    /// A Response shaped like spid-sp-test's templates/base.xml.
+    const RESPONSE: &str = r#"<samlp:Response Destination="https://procura.example/spid/acs" ID="_resp" InResponseTo="_r1" IssueInstant="2026-11-30T10:00:00Z" Version="2.0"
+    xmlns:ds="http://www.w3.org/2000/09/xmldsig#"
+    xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"
+    xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">
+    <saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">https://localhost:8443</saml:Issuer>
+    <!-- Response Signature here -->
+    <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>
+    <saml:Assertion ID="_assert" IssueInstant="2026-11-30T10:00:00Z"
+        Version="2.0" xmlns:xs="http://www.w3.org/2001/XMLSchema"
+        xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+        <saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">https://localhost:8443</saml:Issuer>
+        <!-- Assertion Signature here -->
+        <saml:Subject>
+            <saml:NameID
+                Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+                NameQualifier="https://localhost:8443">
+                    _genuine_subject
+            </saml:NameID>
+        </saml:Subject>
+        <saml:AttributeStatement>
+    <saml:Attribute Name="fiscalNumber">
+    <saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema"
+                         xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+                         xsi:type="xs:string"
+                         >TINIT-RSSMRA80A01H501U</saml:AttributeValue>
+    </saml:Attribute>
+        </saml:AttributeStatement>
+    </saml:Assertion>
+</samlp:Response>
+"#;
+
+    /// Signs the Assertion, then the Response, with `xmlsec1 --sign` as spid-sp-test does.
+    fn xmlsec_signed_response(key: &TestKey) -> TestResult<String> {
+        let dir = tempfile::tempdir()?;
+        let (key_file, _) = key.write(dir.path())?;
+        let mut text = RESPONSE.to_owned();
+        for (placeholder, id, root) in [
+            (
+                "<!-- Assertion Signature here -->",
+                "_assert",
+                "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            ),
+            (
+                "<!-- Response Signature here -->",
+                "_resp",
+                "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+            ),
+        ] {
+            text = text.replace(placeholder, &signature_template(id));
+            let file = dir.path().join("template.xml");
+            std::fs::write(&file, &text)?;
+            let mut command = tool("xmlsec1")?;
+            command
+                .args(["--sign", "--privkey-pem"])
+                .arg(&key_file)
+                .args(["--id-attr:ID", root])
+                .arg(&file);
+            let output = command.output()?;
+            if !output.status.success() {
+                return Err(format!(
+                    "xmlsec1 --sign: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+                .into());
+            }
+            text = String::from_utf8(output.stdout)?;
+        }
+        Ok(text)
+    }
+
+    fn first<'a, 'i>(
+        root: Node<'a, 'i>,
+        ns: &'static str,
+        local: &'static str,
+    ) -> TestResult<Node<'a, 'i>> {
+        Ok(xml::descendants(root, ns, local).next().ok_or(local)?)
+    }
+
+    #[test]
+    fn we_verify_what_xmlsec1_signs() -> TestResult {
+        let key = TestKey::new("localhost")?;
+        let signed = xmlsec_signed_response(&key)?;
+        let doc = xml::parse(&signed, MAX)?;
+        let response = doc.root_element();
+        let assertion = first(response, ns::SAML, "Assertion")?;
+        let keys = [key.verifying()?];
+        let verified = verify_enveloped(assertion, &keys)?;
+        // What the caller re-parses is the assertion alone, without its signature.
+        let reparsed = xml::parse(&verified.signed_xml, MAX)?;
+        let root = reparsed.root_element();
+        assert!(xml::is(root, ns::SAML, "Assertion"));
+        assert!(!has_signature(root));
+        assert_eq!(
+            xml::text(first(root, ns::SAML, "NameID")?),
+            "_genuine_subject"
+        );
+        assert!(verified.signed_xml.contains(r#"xsi:type="xs:string""#));
+        verify_enveloped(response, &keys)?;
+        // A tampered attribute value breaks the assertion signature (and the response's).
+        let tampered = signed.replace("RSSMRA80A01H501U", "VRDGPP80A01H501U");
+        let doc = xml::parse(&tampered, MAX)?;
+        let assertion = first(doc.root_element(), ns::SAML, "Assertion")?;
+        assert_eq!(
+            verify_enveloped(assertion, &keys).err(),
+            Some(DsigError::Invalid("digest mismatch"))
+        );
+        assert!(verify_enveloped(doc.root_element(), &keys).is_err());
+        Ok(())
+    }
+}
