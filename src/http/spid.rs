@@ -288,7 +288,10 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     let request_id = match peeked {
         Ok(Ok(id)) => id,
         Ok(Err(e)) => {
-            tracing::info!(reason = e.code(), "SPID response refused before matching a request");
+            tracing::info!(
+                reason = e.code(),
+                "SPID response refused before matching a request"
+            );
             return rejected_page(&e);
         }
         Err(e) => return unavailable(&e),
@@ -549,7 +552,12 @@ fn read_slo(sp: &ServiceProvider, get: bool, raw: &str, max: usize) -> Result<Fr
         let issuer = logout::peek_issuer(&text, max)?;
         let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
         let signed = logout::verified_post(&text, &idp.keys, max)?;
-        (is_request, signed, form.get("RelayState").map(str::to_owned), idp)
+        (
+            is_request,
+            signed,
+            form.get("RelayState").map(str::to_owned),
+            idp,
+        )
     };
     if is_request {
         let request = logout::read_request(&signed, max)?;
@@ -665,7 +673,10 @@ async fn idp_initiated(
 }
 
 /// The IdP answered procura's LogoutRequest: go where the relying party asked.
-async fn logout_answered(state: &AppState, response: logout::IncomingLogoutResponse) -> HttpResponse {
+async fn logout_answered(
+    state: &AppState,
+    response: logout::IncomingLogoutResponse,
+) -> HttpResponse {
     let now = state.clock.now();
     let id = response.in_response_to.clone();
     match db::run(&state.db, move |c| store::consume_logout(c, &id, now)).await {
