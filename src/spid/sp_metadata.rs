@@ -373,4 +373,40 @@ mod tests {
         assert_eq!(xml::text(name), "A & B <Roma>");
         Ok(())
     }
+
+    /// Set `PROCURA_WRITE_SP_METADATA=/path/meta.xml` to keep the signed bytes, e.g. for
+    /// `spid_sp_test --metadata-url file:///path/meta.xml`.
+    #[test]
+    fn signed_metadata_verifies_with_the_signature_first() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let c = config();
+        let pair = crate::spid::certificate::generate(
+            &crate::spid::certificate::Subject::from_config(&c),
+            30,
+            chrono::Utc::now(),
+        )?;
+        let key = dsig::SigningKey::from_pem(&pair.private_key_pem, &pair.certificate_pem)?;
+        let bytes = build(&c, &key)?;
+        assert_eq!(
+            bytes,
+            build(&c, &key)?,
+            "the same configuration gives the same bytes"
+        );
+        let text = String::from_utf8(bytes)?;
+        let doc = xml::parse(&text, 1 << 20)?;
+        let root = doc.root_element();
+        let first = root.children().find(|n| n.is_element()).ok_or("empty")?;
+        assert!(xml::is(first, ns::DS, "Signature"));
+        assert!(
+            xml::descendants(first, ns::DS, "X509Certificate")
+                .next()
+                .is_some()
+        );
+        let verified = dsig::verify_enveloped(root, &[key.verifying_key()])?;
+        assert!(verified.signed_xml.contains("SPSSODescriptor"));
+        if let Ok(path) = std::env::var("PROCURA_WRITE_SP_METADATA") {
+            std::fs::write(path, &text)?;
+        }
+        Ok(())
+    }
 }
