@@ -27,3 +27,4 @@ mod pin_credential;
 mod pin_http;
 mod pin_issuance;
 mod pin_login;
+mod spid_registry;
