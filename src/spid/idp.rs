@@ -264,3 +264,102 @@ fn display_name(entity: Node<'_, '_>) -> Option<String> {
                 .find(|t| !t.is_empty())
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spid::certificate::{self, Subject};
+    use chrono::TimeZone;
+
+    fn cert() -> Result<String, Box<dyn std::error::Error>> {
+        let subject = Subject {
+            common_name: "idp".into(),
+            organization_name: "idp".into(),
+            entity_id: "https://idp.example".into(),
+            organization_identifier: "PA:IT-test".into(),
+            locality: "Roma".into(),
+        };
+        let pair = certificate::generate(&subject, 30, Utc::now())?;
+        Ok(pem::parse(&pair.certificate_pem).map(|p| {
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, p.contents())
+        })?)
+    }
+
+    fn entity(id: &str, key: &str, extra: &str) -> String {
+        format!(
+            r#"<md:EntityDescriptor entityID="{id}" {extra}><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{key}<md:SingleSignOnService Binding="{}" Location="{id}/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+            uri::BINDING_POST
+        )
+    }
+
+    fn aggregate(attrs: &str, body: &str) -> String {
+        format!(
+            r#"<md:EntitiesDescriptor xmlns:md="{}" xmlns:ds="{}" {attrs}>{body}</md:EntitiesDescriptor>"#,
+            ns::MD,
+            ns::DS
+        )
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn idps_without_keys_or_past_valid_until_are_skipped() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let key = format!(
+            "<md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>",
+            cert()?
+        );
+        let enc_only = key.replace(
+            "<md:KeyDescriptor>",
+            r#"<md:KeyDescriptor use="encryption">"#,
+        );
+        let text = aggregate(
+            "",
+            &[
+                entity("https://ok.example", &key, ""),
+                entity("https://nokey.example", &enc_only, ""),
+                entity(
+                    "https://old.example",
+                    &key,
+                    r#"validUntil="2026-11-30T09:00:00Z""#,
+                ),
+                aggregate("", &entity("https://nested.example", &key, "")),
+            ]
+            .concat(),
+        );
+        let parsed = parse(&text, 1 << 20, now())?;
+        let ids: Vec<&str> = parsed.idps.iter().map(|i| i.entity_id.as_str()).collect();
+        assert_eq!(ids, ["https://ok.example", "https://nested.example"]);
+        let skipped: Vec<&str> = parsed
+            .skipped
+            .iter()
+            .map(|s| s.entity_id.as_str())
+            .collect();
+        assert_eq!(skipped, ["https://nokey.example", "https://old.example"]);
+        Ok(())
+    }
+
+    #[test]
+    fn an_expired_or_foreign_document_is_refused() {
+        let expired = aggregate(r#"validUntil="2026-11-29T00:00:00Z""#, "");
+        assert!(matches!(
+            parse(&expired, 1 << 20, now()),
+            Err(IdpError::Expired(_))
+        ));
+        let bad = aggregate(r#"validUntil="yesterday""#, "");
+        assert!(matches!(
+            parse(&bad, 1 << 20, now()),
+            Err(IdpError::BadValidUntil(_))
+        ));
+        assert_eq!(
+            parse("<x/>", 1 << 20, now()).err(),
+            Some(IdpError::NotMetadata)
+        );
+        let big = aggregate("", &" ".repeat(2000));
+        assert!(matches!(parse(&big, 1000, now()), Err(IdpError::Xml(_))));
+    }
+}
