@@ -180,7 +180,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         flow.as_ref().and_then(|f| f.acr_min()),
         state.config.spid.default_level,
     );
-    let Some((binding, sso)) = endpoint_for(&idp.sso, state.config.spid.binding) else {
+    let Some((binding, sso)) = endpoint_for(&idp.single_sign_on, state.config.spid.binding) else {
         return pages::error_page(
             StatusCode::BAD_GATEWAY,
             "Gestore di identità non disponibile",
@@ -373,7 +373,7 @@ async fn validate(
             request_id: &request_id,
             request_issue_instant: issued,
             idp_entity_id: &idp.entity_id,
-            idp_keys: &idp.keys,
+            idp_keys: &idp.signing_keys,
             acs_url: &acs_url,
             sp_entity_id: &sp.entity_id,
             requested_level: level,
@@ -538,7 +538,7 @@ fn read_slo(sp: &ServiceProvider, get: bool, raw: &str, max: usize) -> Result<Fr
         let peeked = logout::peek_redirect(raw, max)?;
         let issuer = logout::peek_issuer(&peeked, max)?;
         let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
-        let message = dsig::decode_redirect(raw, &idp.keys, max)?;
+        let message = dsig::decode_redirect(raw, &idp.signing_keys, max)?;
         let is_request = message.param == dsig::RedirectParam::SamlRequest;
         (is_request, message.xml, message.relay_state, idp)
     } else {
@@ -551,7 +551,7 @@ fn read_slo(sp: &ServiceProvider, get: bool, raw: &str, max: usize) -> Result<Fr
         let text = xml::decode_base64(encoded, max)?;
         let issuer = logout::peek_issuer(&text, max)?;
         let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
-        let signed = logout::verified_post(&text, &idp.keys, max)?;
+        let signed = logout::verified_post(&text, &idp.signing_keys, max)?;
         (
             is_request,
             signed,
@@ -648,7 +648,7 @@ async fn idp_initiated(
     if let Err(e) = ended {
         return unavailable(&e);
     }
-    let Some((binding, endpoint)) = endpoint_for(&idp.slo, state.config.spid.binding) else {
+    let Some((binding, endpoint)) = endpoint_for(&idp.single_logout, state.config.spid.binding) else {
         return pages::logged_out();
     };
     let destination = endpoint
@@ -712,7 +712,7 @@ pub(super) async fn single_logout(
         .await
         .ok()??;
     let idp = sp.registry.find(&spid_session.idp_entity_id)?;
-    let (binding, endpoint) = endpoint_for(&idp.slo, state.config.spid.binding)?;
+    let (binding, endpoint) = endpoint_for(&idp.single_logout, state.config.spid.binding)?;
     let destination = endpoint.location.clone();
     let now = state.clock.now();
     let id = authn_request::new_id();
