@@ -382,11 +382,11 @@ pub struct SpidConfig {
     /// The SP entityID registered with AgID; never change it once registered. When absent it
     /// is `{oauth.issuer}/spid/metadata`, the URL that serves the metadata.
     pub entity_id: Option<String>,
-    /// The SP signing certificate and key (PEM, RSA >= 2048). When both are missing and
-    /// `generate_if_missing` is set, a development pair is made on first run (`procura spid
-    /// certificate` makes one by hand).
-    pub certificate: PathBuf,
-    pub private_key: PathBuf,
+    /// The SP signing certificate and key (PEM, RSA >= 2048); by default `spid-sp.crt` and
+    /// `spid-sp.key` in `keys.dir`. When both are missing and `generate_if_missing` is set, a
+    /// development pair is made on first run (`procura spid certificate` makes one by hand).
+    pub certificate: Option<PathBuf>,
+    pub private_key: Option<PathBuf>,
     pub generate_if_missing: bool,
     /// Organization and ContactPerson of the metadata; also the subject of the certificate.
     pub organization_name: String,
@@ -441,12 +441,30 @@ pub enum SpidBinding {
     Post,
 }
 
+impl Config {
+    /// The SPID SP certificate file (`spid.certificate`, else in `keys.dir`).
+    pub fn spid_certificate_path(&self) -> PathBuf {
+        self.spid
+            .certificate
+            .clone()
+            .unwrap_or_else(|| self.keys.dir.join("spid-sp.crt"))
+    }
+
+    /// The SPID SP private key file (`spid.private_key`, else in `keys.dir`).
+    pub fn spid_private_key_path(&self) -> PathBuf {
+        self.spid
+            .private_key
+            .clone()
+            .unwrap_or_else(|| self.keys.dir.join("spid-sp.key"))
+    }
+}
+
 impl Default for SpidConfig {
     fn default() -> Self {
         Self {
             entity_id: None,
-            certificate: PathBuf::from("keys/spid-sp.crt"),
-            private_key: PathBuf::from("keys/spid-sp.key"),
+            certificate: None,
+            private_key: None,
             generate_if_missing: true,
             organization_name: "Istituto Nazionale della Previdenza Sociale".into(),
             organization_display_name: "INPS".into(),

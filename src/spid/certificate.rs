@@ -230,7 +230,10 @@ pub struct Written {
 /// Makes a development key and certificate and writes them to `spid.private_key` (0600) and
 /// `spid.certificate`. Refuses to replace existing files unless `force`.
 pub fn write_files(config: &Config, days: u32, force: bool) -> anyhow::Result<Written> {
-    let (cert_path, key_path) = (&config.spid.certificate, &config.spid.private_key);
+    let (cert_path, key_path) = (
+        &config.spid_certificate_path(),
+        &config.spid_private_key_path(),
+    );
     if !force {
         for path in [cert_path, key_path] {
             if path.exists() {
@@ -280,7 +283,10 @@ fn write_public(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 /// without the other is refused: a key and a certificate that do not belong together would
 /// sign metadata nobody can verify.
 pub fn load_or_generate(config: &Config) -> anyhow::Result<dsig::SigningKey> {
-    let (cert_path, key_path) = (&config.spid.certificate, &config.spid.private_key);
+    let (cert_path, key_path) = (
+        &config.spid_certificate_path(),
+        &config.spid_private_key_path(),
+    );
     match (cert_path.exists(), key_path.exists()) {
         (true, true) => {}
         (false, false) if config.spid.generate_if_missing => {
@@ -398,13 +404,13 @@ mod tests {
     fn one_file_without_the_other_is_refused() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let mut config = Config::default();
-        config.spid.certificate = dir.path().join("sp.crt");
-        config.spid.private_key = dir.path().join("sp.key");
-        std::fs::write(&config.spid.certificate, "x")?;
+        config.spid.certificate = Some(dir.path().join("sp.crt"));
+        config.spid.private_key = Some(dir.path().join("sp.key"));
+        std::fs::write(config.spid_certificate_path(), "x")?;
         let err = load_or_generate(&config).err().map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("its key")));
 
-        std::fs::remove_file(&config.spid.certificate)?;
+        std::fs::remove_file(config.spid_certificate_path())?;
         config.spid.generate_if_missing = false;
         let err = load_or_generate(&config).err().map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("procura spid certificate")));
@@ -415,22 +421,22 @@ mod tests {
     fn files_are_written_once_and_the_key_is_private() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let mut config = Config::default();
-        config.spid.certificate = dir.path().join("sp.crt");
-        config.spid.private_key = dir.path().join("sp.key");
+        config.spid.certificate = Some(dir.path().join("sp.crt"));
+        config.spid.private_key = Some(dir.path().join("sp.key"));
         let written = write_files(&config, 10, false)?;
         assert_eq!(written.subject.organization_identifier, "PA:IT-inps");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&config.spid.private_key)?
+            let mode = std::fs::metadata(config.spid_private_key_path())?
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(write_files(&config, 10, false).is_err());
-        let before = std::fs::read(&config.spid.certificate)?;
+        let before = std::fs::read(config.spid_certificate_path())?;
         write_files(&config, 10, true)?;
-        assert_ne!(std::fs::read(&config.spid.certificate)?, before);
+        assert_ne!(std::fs::read(config.spid_certificate_path())?, before);
         Ok(())
     }
 }
