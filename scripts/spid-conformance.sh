@@ -151,7 +151,7 @@ url = "sqlite://$work/procura.db"
 dir = "$work/keys"
 
 [log]
-filter = "warn"
+filter = "info"
 
 [oauth]
 issuer = "$base"
@@ -316,4 +316,8 @@ sys.exit(1 if failed or problems else 0)
 PY
 status=${PIPESTATUS[0]}
 set -e
+if [ "$status" -ne 0 ]; then
+  echo "(last lines of procura's log, all of it in $out/serve.log)"
+  tail -n 30 "$out/serve.log"
+fi
 exit "$status"
