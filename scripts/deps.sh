@@ -7,7 +7,7 @@ set -euo pipefail
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(build-essential pkg-config libpq-dev libsqlite3-dev ca-certificates curl poppler-utils python3 python3-pip)
+packages=(build-essential pkg-config libpq-dev libsqlite3-dev ca-certificates curl poppler-utils python3 python3-pip xmlsec1)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -65,6 +65,8 @@ pub struct AppState {
     pub request_limiter: Arc<RateLimiter>,
     /// Seals PIN halves while they wait in the outbox.
     pub outbox_key: Arc<notify::OutboxKey>,
+    /// The SPID service provider, when `spid` is among the login methods.
+    pub spid: Option<Arc<spid::ServiceProvider>>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -137,6 +139,21 @@ impl AppState {
                 "created a DEVELOPMENT outbox key; set notify.outbox_key in production"
             );
         }
+        let spid = if config.login.methods.iter().any(|m| m == "spid") {
+            let sp = spid::ServiceProvider::load(&config)?;
+            let mut conn = pool.get().context("database connection")?;
+            // The IdPs come from the database copy every instance shares; the first instance
+            // to start on an empty database fetches them.
+            if sp.registry.load_from_db(&mut conn)? == 0 {
+                if let Err(e) = spid::registry::refresh(&mut conn, &config, clock.now()) {
+                    tracing::warn!(error = %e, "SPID identity providers could not be fetched");
+                }
+                sp.registry.load_from_db(&mut conn)?;
+            }
+            Some(Arc::new(sp))
+        } else {
+            None
+        };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config_pin_rate = config.pin.attempts_per_minute_per_address;
         Ok(Self {
@@ -152,6 +169,7 @@ impl AppState {
             hasher: Arc::new(PasswordHasher::new(cores)?),
             pin_limiter: Arc::new(RateLimiter::new(config_pin_rate)),
             outbox_key: Arc::new(outbox_key),
+            spid,
         })
     }
 }

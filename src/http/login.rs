@@ -6,11 +6,11 @@ use super::browser::{self, BROWSER_COOKIE, SESSION_COOKIE};
 use super::oidc;
 use super::pages::{self, LoginPage, PinChangePage};
 use crate::AppState;
-use crate::db::{self, DbError};
+use crate::db::{self, DbConn, DbError};
 use crate::login::pin::{self as pin_login, PinStep};
 use crate::login::{LoginOutcome, Method};
 use crate::oauth::params::Params;
-use crate::oauth::session::{self, LoginFlow};
+use crate::oauth::session::{self, BrowserSession, LoginFlow};
 use crate::person::codice_fiscale::CodiceFiscale;
 use crate::pin::credential::{ChangeReason, Lockout, PinError, PinLogin};
 use actix_web::http::StatusCode;
@@ -21,7 +21,7 @@ fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
     pages::unavailable(e, "login step")
 }
 
-fn flow_gone() -> HttpResponse {
+pub(super) fn flow_gone() -> HttpResponse {
     pages::error_page(
         StatusCode::BAD_REQUEST,
         "Pagina di accesso scaduta",
@@ -30,7 +30,7 @@ fn flow_gone() -> HttpResponse {
 }
 
 /// The live flow named by `id`, if it belongs to this browser.
-async fn browser_flow(
+pub(super) async fn browser_flow(
     state: &AppState,
     req: &HttpRequest,
     id: Option<&str>,
@@ -60,6 +60,14 @@ async fn client_name(state: &AppState, client_id: &str) -> String {
         .map_or_else(|| client_id.to_owned(), |c| c.display_name)
 }
 
+/// The SPID identity providers for the login page, when SPID is a login method.
+fn spid_idps(state: &AppState) -> Vec<(String, String)> {
+    match &state.spid {
+        Some(sp) if state.config.login.methods.iter().any(|m| m == "spid") => sp.registry.list(),
+        _ => Vec::new(),
+    }
+}
+
 async fn render_login(
     state: &AppState,
     flow: &LoginFlow,
@@ -84,6 +92,7 @@ async fn render_login(
             too_weak,
             error,
             codice_fiscale,
+            spid_idps: spid_idps(state),
         },
     )
 }
@@ -307,9 +316,62 @@ pub async fn pin_change(
     }
 }
 
+/// Something a login method records with the new browser session, in the transaction that
+/// starts it (SPID keeps what Single Logout needs).
+pub(super) type SessionStep =
+    Box<dyn FnOnce(&mut DbConn, &BrowserSession) -> Result<(), DbError> + Send>;
+
+fn max_age(state: &AppState) -> Duration {
+    Duration::seconds(i64::try_from(state.config.session.max_age_secs).unwrap_or(i64::MAX / 4))
+}
+
 /// A login method succeeded: start the browser session, spend the flow, issue the code and
 /// send the browser back to the client.
 async fn complete(state: &AppState, flow: LoginFlow, outcome: LoginOutcome) -> HttpResponse {
+    complete_with(state, flow, outcome, None).await
+}
+
+/// A login that no relying party asked for (the person started at procura): the browser
+/// session starts, and any client's later authorization request finds it (single sign-on).
+pub(super) async fn complete_direct(
+    state: &AppState,
+    outcome: LoginOutcome,
+    step: Option<SessionStep>,
+) -> HttpResponse {
+    let now = state.clock.now();
+    let max_age = max_age(state);
+    let started = db::run(&state.db, move |c| {
+        c.write_transaction(|c| {
+            let (session, cookie) = session::create_session(c, &outcome, now, max_age)?;
+            if let Some(step) = step {
+                step(c, &session)?;
+            }
+            Ok::<_, DbError>(cookie)
+        })
+    })
+    .await;
+    match started {
+        Ok(cookie) => {
+            let mut resp = pages::logged_in();
+            let _ = resp.add_cookie(&browser::cookie(
+                state,
+                SESSION_COOKIE,
+                cookie,
+                Some(state.config.session.max_age_secs),
+            ));
+            resp
+        }
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// [`complete`] with a step of the login method's own.
+pub(super) async fn complete_with(
+    state: &AppState,
+    flow: LoginFlow,
+    outcome: LoginOutcome,
+    step: Option<SessionStep>,
+) -> HttpResponse {
     if let Some(min) = flow.acr_min()
         && !outcome.level.satisfies(min)
     {
@@ -320,15 +382,18 @@ async fn complete(state: &AppState, flow: LoginFlow, outcome: LoginOutcome) -> H
         );
     }
     let now = state.clock.now();
-    let max_age =
-        Duration::seconds(i64::try_from(state.config.session.max_age_secs).unwrap_or(i64::MAX / 4));
+    let max_age = max_age(state);
     let flow_id = flow.id.clone();
     let started = db::run(&state.db, move |c| {
         c.write_transaction(|c| {
             if !session::consume_flow(c, &flow_id)? {
                 return Ok(None);
             }
-            session::create_session(c, &outcome, now, max_age).map(Some)
+            let (session, cookie) = session::create_session(c, &outcome, now, max_age)?;
+            if let Some(step) = step {
+                step(c, &session)?;
+            }
+            Ok::<_, DbError>(Some((session, cookie)))
         })
     })
     .await;

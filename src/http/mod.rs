@@ -18,6 +18,7 @@ mod ops;
 mod pages;
 mod pin;
 mod pin_operator;
+mod spid;
 pub mod problems;
 pub mod request_id;
 
@@ -67,6 +68,11 @@ routes! {
     "/login" => { GET: login::page },
     "/pin/login" => { POST: login::pin_login },
     "/pin/change" => { POST: login::pin_change },
+    // SPID service provider
+    "/spid/metadata" => { GET: spid::metadata },
+    "/spid/login" => { GET: spid::login },
+    "/spid/acs" => { POST: spid::acs },
+    "/spid/slo" => { GET: spid::slo, POST: spid::slo },
     // Operator API (bearer token, scope `operator`, an active operator)
     "/v1/operator/me" => { GET: operators::me },
     "/v1/operator/operators" => { GET: operators::list, POST: operators::add },

@@ -959,7 +959,11 @@ async fn logout_inner(
         // The client names the session it knows: end that one, no questions asked.
         (_, Some(h)) => {
             if let Some(sid) = h.sid.clone() {
-                db::run(&state.db, move |c| session::end_session(c, &sid, now)).await?;
+                let ending = sid.clone();
+                db::run(&state.db, move |c| session::end_session(c, &ending, now)).await?;
+                if let Some(resp) = super::spid::single_logout(state, &sid, redirect.clone()).await {
+                    return Ok(resp);
+                }
             }
             Ok(done(state))
         }
@@ -973,6 +977,9 @@ async fn logout_inner(
             }
             let id = s.id.clone();
             db::run(&state.db, move |c| session::end_session(c, &id, now)).await?;
+            if let Some(resp) = super::spid::single_logout(state, &s.id, redirect.clone()).await {
+                return Ok(resp);
+            }
             Ok(done(state))
         }
         // No proof the request comes from the person's client: ask them (CSRF-protected).

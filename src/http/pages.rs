@@ -49,6 +49,57 @@ pub fn page(status: StatusCode, title: &str, main: &str) -> HttpResponse {
         .body(body)
 }
 
+/// The script that submits the form of [`auto_post`]; allowed by its hash in the CSP.
+const AUTO_SUBMIT: &str = "document.forms[0].submit();";
+
+/// An HTTP-POST binding page: a form to `action` that submits itself (with a button for
+/// browsers without JavaScript).
+pub fn auto_post(action: &str, fields: &[(&str, &str)]) -> HttpResponse {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut inputs = String::new();
+    for (name, value) in fields {
+        let _ = write!(
+            inputs,
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            escape(name),
+            escape(value)
+        );
+    }
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"it\"><head><meta charset=\"utf-8\">\
+<title>Accesso in corso – INPS</title><style>{STYLE}</style></head><body><main>\
+<form method=\"post\" action=\"{action}\">{inputs}\
+<p>Stai per essere indirizzato al tuo gestore di identità.</p>\
+<button type=\"submit\">Prosegui</button></form>\
+<script>{AUTO_SUBMIT}</script></main></body></html>",
+        action = escape(action),
+    );
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(AUTO_SUBMIT));
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; form-action http: https:; frame-ancestors 'none'"
+            ),
+        ))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .body(body)
+}
+
+/// A login started at procura itself ended well.
+pub fn logged_in() -> HttpResponse {
+    page(
+        StatusCode::OK,
+        "Accesso effettuato",
+        "<h1>Accesso effettuato</h1><p>Hai effettuato l'accesso ai servizi online INPS. \
+Torna al servizio che vuoi usare: non ti sarà chiesto di accedere di nuovo.</p>",
+    )
+}
+
 /// An error the person can read, with what to do next.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
     page(
@@ -100,6 +151,15 @@ pub struct LoginPage<'a> {
     pub too_weak: Vec<&'static str>,
     pub error: Option<&'a str>,
     pub codice_fiscale: &'a str,
+    /// SPID identity providers (entityID, name), when SPID is offered.
+    pub spid_idps: Vec<(String, String)>,
+}
+
+/// Query-string encoding of one value (for the links of the login page).
+fn query_value(value: &str) -> String {
+    serde_urlencoded::to_string([("", value)])
+        .map(|s| s.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
 }
 
 pub fn login(status: StatusCode, p: &LoginPage<'_>) -> HttpResponse {
@@ -108,6 +168,23 @@ pub fn login(status: StatusCode, p: &LoginPage<'_>) -> HttpResponse {
         escape(p.client_name),
         error_box(p.error)
     );
+    if !p.spid_idps.is_empty() {
+        let _ = write!(
+            main,
+            "<section aria-labelledby=\"spid-titolo\"><h2 id=\"spid-titolo\">Entra con SPID</h2>\
+<p>Scegli il tuo gestore di identità digitale.</p><ul>"
+        );
+        for (entity_id, name) in &p.spid_idps {
+            let _ = write!(
+                main,
+                "<li><a href=\"/spid/login?flow={}&amp;idp={}\">{}</a></li>",
+                escape(&query_value(p.flow_id)),
+                escape(&query_value(entity_id)),
+                escape(name)
+            );
+        }
+        main.push_str("</ul></section>");
+    }
     if p.pin_offered {
         let _ = write!(
             main,

@@ -33,10 +33,10 @@ impl Method {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
-    /// Whether this version of procura implements the method (SPID, CIE and CNS arrive
-    /// with their own issues).
+    /// Whether this version of procura implements the method (CIE and CNS arrive with
+    /// their own issues).
     pub fn is_available(self) -> bool {
-        matches!(self, Method::Pin)
+        matches!(self, Method::Pin | Method::Spid)
     }
 
     /// The name shown on the login page.

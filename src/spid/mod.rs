@@ -48,3 +48,72 @@ pub mod uri {
     pub const STATUS_PARTIAL_LOGOUT: &str = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout";
     pub const ATTRNAME_BASIC: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
 }
+
+use crate::config::Config;
+use anyhow::Context;
+
+/// procura as a SPID service provider: its identity, its signing key, the exact signed
+/// metadata bytes it serves, and the identity providers it trusts.
+pub struct ServiceProvider {
+    pub entity_id: String,
+    pub acs_url: String,
+    pub slo_url: String,
+    pub key: dsig::SigningKey,
+    /// Served as is: any change after signing would break the signature.
+    pub metadata: Vec<u8>,
+    pub registry: registry::IdpRegistry,
+}
+
+impl ServiceProvider {
+    /// Loads (in development, creates) the SP key and certificate and signs the metadata.
+    /// The registry starts empty; the caller fills it from the database.
+    pub fn load(config: &Config) -> anyhow::Result<Self> {
+        let key = certificate::load_or_generate(config).context("SPID certificate")?;
+        let metadata = sp_metadata::build(config, &key).context("SPID metadata")?;
+        Ok(Self {
+            entity_id: sp_metadata::entity_id(config),
+            acs_url: sp_metadata::acs_url(config),
+            slo_url: sp_metadata::slo_url(config),
+            key,
+            metadata,
+            registry: registry::IdpRegistry::default(),
+        })
+    }
+}
+
+/// The SPID background work of `serve`: every ten minutes, drop expired SPID state and reload
+/// the IdPs from the database copy (another instance may have refreshed it); every
+/// `spid.refresh_interval_secs`, fetch the IdP metadata sources again.
+pub async fn maintain(state: crate::AppState) {
+    let Some(sp) = state.spid.clone() else {
+        return;
+    };
+    let reload = std::time::Duration::from_secs(600);
+    let refresh_every = chrono::Duration::seconds(
+        i64::try_from(state.config.spid.refresh_interval_secs.max(60)).unwrap_or(86_400),
+    );
+    let mut last_refresh = state.clock.now();
+    let mut tick = tokio::time::interval(reload);
+    loop {
+        tick.tick().await;
+        let now = state.clock.now();
+        let fetch = now - last_refresh >= refresh_every;
+        if fetch {
+            last_refresh = now;
+        }
+        let (sp, config) = (sp.clone(), state.config.clone());
+        let done = crate::db::run(&state.db, move |c| {
+            if fetch && let Err(e) = registry::refresh(c, &config, now) {
+                tracing::warn!(error = %e, "SPID identity providers could not be refreshed; keeping the last good copy");
+            }
+            let idps = sp.registry.load_from_db(c)?;
+            let purged = store::delete_expired(c, now)?;
+            Ok::<_, crate::db::DbError>((idps, purged))
+        })
+        .await;
+        match done {
+            Ok((idps, purged)) => tracing::debug!(idps, purged, "SPID maintenance"),
+            Err(e) => tracing::warn!(error = %e, "SPID maintenance failed"),
+        }
+    }
+}

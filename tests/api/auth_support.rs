@@ -95,6 +95,28 @@ pub async fn login_for_tokens(
     person: &CodiceFiscale,
     scope: &str,
 ) -> Tokens {
+    let (verifier, auth) = authorize_url(live, client, scope, None);
+    let browser = browser();
+    let (_, page) = open_login_page(&browser, &live.base, auth.as_str()).await;
+    let resp = post_form(
+        &browser,
+        &live.base,
+        "/pin/login",
+        &page,
+        &[("codice_fiscale", person.as_str()), ("pin", PERSONAL_PIN)],
+    )
+    .await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    exchange_code(live, client, &location(&resp), &verifier).await
+}
+
+/// An authorization request URL (PKCE S256, state `st`, nonce `n`) and its code verifier.
+pub fn authorize_url(
+    live: &LiveApp,
+    client: &TokenClient,
+    scope: &str,
+    acr_values: Option<&str>,
+) -> (String, reqwest::Url) {
     let verifier = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -111,19 +133,15 @@ pub async fn login_for_tokens(
         .append_pair("nonce", "n")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    let browser = browser();
-    let (_, page) = open_login_page(&browser, &live.base, auth.as_str()).await;
-    let resp = post_form(
-        &browser,
-        &live.base,
-        "/pin/login",
-        &page,
-        &[("codice_fiscale", person.as_str()), ("pin", PERSONAL_PIN)],
-    )
-    .await;
-    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
-    let back = location(&resp);
-    let code = query_param(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    if let Some(acr) = acr_values {
+        auth.query_pairs_mut().append_pair("acr_values", acr);
+    }
+    (verifier, auth)
+}
+
+/// Exchanges the code in `back` (the redirect to the client) for tokens.
+pub async fn exchange_code(live: &LiveApp, client: &TokenClient, back: &str, verifier: &str) -> Tokens {
+    let code = query_param(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
     token_request(
         live,
         client,
@@ -131,7 +149,7 @@ pub async fn login_for_tokens(
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", &verifier),
+            ("code_verifier", verifier),
         ],
     )
     .await

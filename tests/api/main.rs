@@ -27,3 +27,5 @@ mod pin_credential;
 mod pin_http;
 mod pin_issuance;
 mod pin_login;
+mod spid_login;
+mod spid_support;

@@ -1,0 +1,743 @@
+//! SPID login (issue 6): the SP metadata, the AuthnRequest, the assertion consumer and
+//! Single Logout in both directions. Signing and checking signatures run on the blocking
+//! pool; every state change sits in the database, so any instance can take any step.
+//!
+//! The Response arrives by a cross-site POST from the IdP, which carries no SameSite=Lax
+//! cookie: the request is bound to the browser by a cookie of its own (`procura_spid`,
+//! SameSite=None under TLS), and the login flow is found through the stored request.
+
+use super::browser::{self, SESSION_COOKIE};
+use super::login::{self as login_pages, SessionStep};
+use super::pages;
+use crate::AppState;
+use crate::audit::{self, Event, Outcome, Party};
+use crate::config::SpidBinding;
+use crate::db::{self, DbError};
+use crate::login::{AuthenticatedPerson, Level, LoginOutcome, Method};
+use crate::oauth::params::Params;
+use crate::oauth::{session, token_hash};
+use crate::person::codice_fiscale::CodiceFiscale;
+use crate::spid::idp::IdentityProvider;
+use crate::spid::response::{self, Comparison, Expected, ResponseError, SpidLogin};
+use crate::spid::store::{self, OutstandingRequest, PendingLogout, SpidSession};
+use crate::spid::{ServiceProvider, authn_request, dsig, logout, time, uri, xml};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Duration;
+use std::sync::Arc;
+
+/// Binds an outstanding AuthnRequest to the browser that started it.
+const SPID_COOKIE: &str = "procura_spid";
+/// Attributes without which a SPID login cannot become a procura login.
+const REQUIRED_ATTRIBUTES: &[&str] = &["fiscalNumber"];
+
+fn not_enabled() -> HttpResponse {
+    pages::error_page(
+        StatusCode::NOT_FOUND,
+        "Accesso con SPID non disponibile",
+        "L'accesso con SPID non è attivo su questo servizio.",
+    )
+}
+
+fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
+    pages::unavailable(e, "SPID step")
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 4))
+}
+
+/// The cookie of the SPID binding: the IdP posts the Response cross-site, so under TLS it
+/// must be SameSite=None (and so Secure); over plain HTTP (development) it carries no
+/// SameSite attribute at all.
+fn binding_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    let mut c = Cookie::build(SPID_COOKIE, value)
+        .path("/spid")
+        .http_only(true)
+        .finish();
+    if state.config.oauth.issuer.starts_with("https://") {
+        c.set_same_site(SameSite::None);
+        c.set_secure(true);
+    }
+    c.set_max_age(actix_web::cookie::time::Duration::seconds(
+        i64::try_from(state.config.spid.request_ttl_secs).unwrap_or(3600),
+    ));
+    c
+}
+
+/// The endpoint of `endpoints` for the preferred binding, else for the other one.
+fn endpoint_for(
+    endpoints: &[crate::spid::idp::Endpoint],
+    preferred: SpidBinding,
+) -> Option<(SpidBinding, &crate::spid::idp::Endpoint)> {
+    let wanted = |b: SpidBinding| match b {
+        SpidBinding::Redirect => uri::BINDING_REDIRECT,
+        SpidBinding::Post => uri::BINDING_POST,
+    };
+    let other = match preferred {
+        SpidBinding::Redirect => SpidBinding::Post,
+        SpidBinding::Post => SpidBinding::Redirect,
+    };
+    [preferred, other].into_iter().find_map(|b| {
+        endpoints
+            .iter()
+            .find(|e| e.binding == wanted(b))
+            .map(|e| (b, e))
+    })
+}
+
+/// A SAML message on its way to the IdP.
+enum Outgoing {
+    /// HTTP-Redirect: the signed query.
+    Query(String),
+    /// HTTP-POST: the signed XML.
+    Xml(String),
+}
+
+/// Signs `xml` for `binding` on the blocking pool.
+async fn sign(
+    sp: Arc<ServiceProvider>,
+    binding: SpidBinding,
+    param: dsig::RedirectParam,
+    xml: String,
+    relay_state: Option<String>,
+) -> Result<Outgoing, String> {
+    web::block(move || match binding {
+        SpidBinding::Redirect => {
+            dsig::encode_redirect(param, &xml, relay_state.as_deref(), &sp.key).map(Outgoing::Query)
+        }
+        SpidBinding::Post => dsig::sign_enveloped(&xml, &sp.key).map(Outgoing::Xml),
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
+}
+
+/// Sends the browser to the IdP: exactly 302 for HTTP-Redirect (spid-sp-test and some IdPs
+/// refuse 303), an auto-submitting form for HTTP-POST.
+fn deliver(
+    outgoing: Outgoing,
+    destination: &str,
+    param: dsig::RedirectParam,
+    relay_state: Option<&str>,
+) -> HttpResponse {
+    match outgoing {
+        Outgoing::Query(query) => {
+            let sep = if destination.contains('?') { '&' } else { '?' };
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, format!("{destination}{sep}{query}")))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish()
+        }
+        Outgoing::Xml(signed) => {
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(signed.as_bytes());
+            let mut fields = vec![(param.as_str(), encoded.as_str())];
+            if let Some(r) = relay_state {
+                fields.push(("RelayState", r));
+            }
+            pages::auto_post(destination, &fields)
+        }
+    }
+}
+
+/// GET /spid/metadata: the signed SP metadata, byte for byte as signed.
+pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    match &state.spid {
+        Some(sp) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "application/samlmetadata+xml"))
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .body(sp.metadata.clone()),
+        None => not_enabled(),
+    }
+}
+
+/// GET /spid/login?idp=…[&flow=…]: sends the browser to the chosen IdP with a signed
+/// AuthnRequest. With `flow`, the login serves that OpenID Connect authorization request
+/// (its `acr_values` set the SPID level); without, it is a login at procura itself.
+pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let Some(sp) = state.spid.clone() else {
+        return not_enabled();
+    };
+    let params = Params::parse(req.query_string()).unwrap_or_default();
+    let Some(idp) = params.get("idp").and_then(|id| sp.registry.find(id)) else {
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Gestore di identità sconosciuto",
+            "Il gestore di identità SPID scelto non è tra quelli riconosciuti. Torna alla pagina di accesso e scegline un altro.",
+        );
+    };
+    let flow = match params.get("flow") {
+        None => None,
+        Some(id) => match login_pages::browser_flow(&state, &req, Some(id)).await {
+            Ok(Some(f)) => Some(f),
+            Ok(None) => return login_pages::flow_gone(),
+            Err(e) => return unavailable(&e),
+        },
+    };
+    let level = authn_request::spid_level(
+        flow.as_ref().and_then(|f| f.acr_min()),
+        state.config.spid.default_level,
+    );
+    let Some((binding, sso)) = endpoint_for(&idp.sso, state.config.spid.binding) else {
+        return pages::error_page(
+            StatusCode::BAD_GATEWAY,
+            "Gestore di identità non disponibile",
+            "Il gestore di identità scelto non indica dove inviare la richiesta di accesso. Scegline un altro.",
+        );
+    };
+    let destination = sso.location.clone();
+    let now = state.clock.now();
+    let id = authn_request::new_id();
+    let xml = authn_request::AuthnRequest {
+        id: &id,
+        issue_instant: now,
+        destination: &destination,
+        sp_entity_id: &sp.entity_id,
+        acs_index: 0,
+        attribute_set: state.config.spid.attribute_set,
+        level,
+    }
+    .to_xml();
+    // Opaque and free of "http" (RT trasmissione.rst): 128 random bits in hex.
+    let relay_state = uuid::Uuid::new_v4().simple().to_string();
+    let cookie = match browser::read(&req, SPID_COOKIE).filter(|c| c.len() >= 32) {
+        Some(c) => c,
+        None => match token_hash::new_token() {
+            Ok(t) => t,
+            Err(e) => return unavailable(&e),
+        },
+    };
+    let row = OutstandingRequest {
+        id: id.clone(),
+        idp_entity_id: idp.entity_id.clone(),
+        acs_url: sp.acs_url.clone(),
+        level: level.uri().to_owned(),
+        issue_instant: time::format(now),
+        issued_at: now.naive_utc(),
+        expires_at: (now + secs(state.config.spid.request_ttl_secs)).naive_utc(),
+        browser_hash: token_hash::hash(&cookie),
+        relay_state: relay_state.clone(),
+        flow_id: flow.map(|f| f.id),
+        consumed_at: None,
+    };
+    if let Err(e) = db::run(&state.db, move |c| store::insert_request(c, &row)).await {
+        return unavailable(&e);
+    }
+    let param = dsig::RedirectParam::SamlRequest;
+    match sign(sp, binding, param, xml, Some(relay_state.clone())).await {
+        Ok(outgoing) => {
+            let mut resp = deliver(outgoing, &destination, param, Some(&relay_state));
+            let _ = resp.add_cookie(&binding_cookie(&state, cookie));
+            resp
+        }
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// A refused Response: the courtesy page, never a 200 (spid-sp-test judges by status).
+fn refused(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    pages::error_page(status, title, message)
+}
+
+/// The page for a Response that failed a check: AgID's message for the user anomalies
+/// (ErrorCode nr19–nr30), a generic one otherwise.
+fn rejected_page(error: &ResponseError) -> HttpResponse {
+    match error.spid_error_code() {
+        Some(code) => {
+            let message = response::courtesy_message_it(code).unwrap_or(
+                "Il gestore di identità non ha completato l'autenticazione. Riprova ad accedere.",
+            );
+            refused(StatusCode::FORBIDDEN, "Accesso non riuscito", message)
+        }
+        None => refused(
+            StatusCode::BAD_REQUEST,
+            "Accesso non riuscito",
+            "La risposta del gestore di identità non è valida. Riprova ad accedere; se il problema continua, scegli un altro gestore.",
+        ),
+    }
+}
+
+fn audit_event(outcome: Outcome, detail: serde_json::Value) -> Event {
+    Event::new(Party::system(), "spid.login", outcome).detail(detail)
+}
+
+/// POST /spid/acs: the assertion consumer.
+pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let Some(sp) = state.spid.clone() else {
+        return not_enabled();
+    };
+    let form = std::str::from_utf8(&body)
+        .ok()
+        .and_then(Params::parse)
+        .unwrap_or_default();
+    let Some(saml) = form.get("SAMLResponse").map(str::to_owned) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "Risposta di accesso mancante",
+            "Non è arrivata alcuna risposta dal gestore di identità. Riprova ad accedere.",
+        );
+    };
+    let max = state.config.spid.max_message_bytes;
+    // An untrusted first look, only to find the request this claims to answer.
+    let peeked = {
+        let saml = saml.clone();
+        web::block(move || response::in_response_to(&saml, max)).await
+    };
+    let request_id = match peeked {
+        Ok(Ok(id)) => id,
+        Ok(Err(e)) => {
+            tracing::info!(reason = e.code(), "SPID response refused before matching a request");
+            return rejected_page(&e);
+        }
+        Err(e) => return unavailable(&e),
+    };
+    let now = state.clock.now();
+    let found = {
+        let id = request_id.clone();
+        db::run(&state.db, move |c| store::find_request(c, &id, now)).await
+    };
+    let request = match found {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "Accesso scaduto o già concluso",
+                "La risposta del gestore di identità non corrisponde a un accesso in corso: potrebbe essere scaduta o già usata. Riprova ad accedere.",
+            );
+        }
+        Err(e) => return unavailable(&e),
+    };
+    let same_browser = browser::read(&req, SPID_COOKIE).is_some_and(|c| {
+        token_hash::eq(
+            token_hash::hash(&c).as_bytes(),
+            request.browser_hash.as_bytes(),
+        )
+    });
+    let relay_matches = form
+        .get("RelayState")
+        .is_some_and(|r| token_hash::eq(r.as_bytes(), request.relay_state.as_bytes()));
+    let checked = if !same_browser {
+        Err(("wrong_browser", None))
+    } else if !relay_matches {
+        Err(("relay_state", None))
+    } else {
+        validate(&state, &sp, &request, saml, now).await
+    };
+    match checked {
+        Ok(login) => accepted(&state, request, login).await,
+        Err((reason, error)) => {
+            spend_refused(&state, &request, reason).await;
+            match error {
+                Some(e) => rejected_page(&e),
+                None => refused(
+                    StatusCode::FORBIDDEN,
+                    "Accesso non riuscito",
+                    "La risposta di accesso è arrivata a un browser diverso da quello che ha iniziato l'accesso. Riprova dallo stesso browser.",
+                ),
+            }
+        }
+    }
+}
+
+type Refusal = (&'static str, Option<ResponseError>);
+
+/// Runs every check of the Response on the blocking pool.
+async fn validate(
+    state: &AppState,
+    sp: &Arc<ServiceProvider>,
+    request: &OutstandingRequest,
+    saml: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<SpidLogin, Refusal> {
+    let Some(idp) = sp.registry.find(&request.idp_entity_id) else {
+        return Err(("unknown_idp", None));
+    };
+    let (Some(level), Some(issued)) = (
+        Level::parse(&request.level),
+        time::parse(&request.issue_instant),
+    ) else {
+        return Err(("stored_request", None));
+    };
+    let sp = sp.clone();
+    let request_id = request.id.clone();
+    let acs_url = request.acs_url.clone();
+    let skew = secs(state.config.spid.clock_skew_secs);
+    let max_bytes = state.config.spid.max_message_bytes;
+    let result = web::block(move || {
+        let expected = Expected {
+            request_id: &request_id,
+            request_issue_instant: issued,
+            idp_entity_id: &idp.entity_id,
+            idp_keys: &idp.keys,
+            acs_url: &acs_url,
+            sp_entity_id: &sp.entity_id,
+            requested_level: level,
+            comparison: Comparison::Minimum,
+            required_attributes: REQUIRED_ATTRIBUTES,
+            now,
+            skew,
+            max_bytes,
+        };
+        response::validate(&saml, &expected)
+    })
+    .await;
+    match result {
+        Ok(Ok(login)) => Ok(login),
+        Ok(Err(e)) => Err((e.code(), Some(e))),
+        Err(_) => Err(("cancelled", None)),
+    }
+}
+
+/// A refused Response spends its request too: nobody gets a second try with the same ID.
+async fn spend_refused(state: &AppState, request: &OutstandingRequest, reason: &'static str) {
+    tracing::info!(reason, idp = %request.idp_entity_id, "SPID response refused");
+    let now = state.clock.now();
+    let id = request.id.clone();
+    let idp = request.idp_entity_id.clone();
+    let key = state.audit_key.clone();
+    let spent = db::run(&state.db, move |c| {
+        c.write_transaction(|c| {
+            store::consume_request(c, &id, now)?;
+            audit::append(
+                c,
+                &key,
+                now,
+                audit_event(
+                    Outcome::Failure,
+                    serde_json::json!({ "idp": idp, "reason": reason, "request": id }),
+                ),
+            )
+        })
+    })
+    .await;
+    if let Err(e) = spent {
+        tracing::error!(error = %e, "could not record a refused SPID response");
+    }
+}
+
+/// Every check passed: spend the request, remember the assertion, and log the person in.
+async fn accepted(state: &AppState, request: OutstandingRequest, login: SpidLogin) -> HttpResponse {
+    let Ok(codice_fiscale) = CodiceFiscale::parse(&login.codice_fiscale) else {
+        spend_refused(state, &request, "fiscal_number").await;
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "Codice fiscale non valido",
+            "Il gestore di identità ha indicato un codice fiscale non valido. Rivolgiti al tuo gestore di identità.",
+        );
+    };
+    let now = state.clock.now();
+    let skew = secs(state.config.spid.clock_skew_secs);
+    let key = state.audit_key.clone();
+    let spent = {
+        let (id, idp) = (request.id.clone(), request.idp_entity_id.clone());
+        let assertion = login.assertion_id.clone();
+        let keep_until = login.assertion_not_on_or_after.max(now) + skew;
+        let cf = codice_fiscale.clone();
+        let level = login.level;
+        db::run(&state.db, move |c| {
+            c.write_transaction(|c| {
+                if !store::consume_request(c, &id, now)? {
+                    return Ok(false);
+                }
+                if !store::remember_assertion(c, &idp, &assertion, keep_until)? {
+                    return Ok(false);
+                }
+                audit::append(
+                    c,
+                    &key,
+                    now,
+                    audit_event(
+                        Outcome::Success,
+                        serde_json::json!({ "idp": idp, "level": level.uri(), "request": id }),
+                    )
+                    .on_behalf_of(Party::person(&cf)),
+                )?;
+                Ok::<_, DbError>(true)
+            })
+        })
+        .await
+    };
+    match spent {
+        Ok(true) => {}
+        Ok(false) => {
+            return refused(
+                StatusCode::FORBIDDEN,
+                "Accesso già concluso",
+                "Questa risposta di accesso è già stata usata. Riprova ad accedere.",
+            );
+        }
+        Err(e) => return unavailable(&e),
+    }
+    tracing::info!(cf = %codice_fiscale.masked(), level = login.level.uri(), "SPID login");
+    let outcome = LoginOutcome {
+        person: AuthenticatedPerson {
+            codice_fiscale,
+            given_name: login.given_name.clone(),
+            family_name: login.family_name.clone(),
+        },
+        method: Method::Spid,
+        level: login.level,
+    };
+    let idp = request.idp_entity_id.clone();
+    let step: SessionStep = Box::new(move |c, session| {
+        store::insert_session(
+            c,
+            &SpidSession {
+                browser_session_id: session.id.clone(),
+                idp_entity_id: idp,
+                name_id: login.name_id,
+                name_qualifier: login.name_qualifier,
+                session_index: login.session_index,
+                created_at: now.naive_utc(),
+            },
+        )
+    });
+    let Some(flow_id) = request.flow_id else {
+        return login_pages::complete_direct(state, outcome, Some(step)).await;
+    };
+    let flow = db::run(&state.db, move |c| session::find_flow(c, &flow_id, now)).await;
+    match flow {
+        Ok(Some(flow)) => login_pages::complete_with(state, flow, outcome, Some(step)).await,
+        Ok(None) => login_pages::flow_gone(),
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// A Single Logout message received from an IdP, its signature checked.
+enum FromIdp {
+    Request {
+        idp: Arc<IdentityProvider>,
+        request: logout::IncomingLogoutRequest,
+        relay_state: Option<String>,
+    },
+    Response(logout::IncomingLogoutResponse),
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SloError {
+    #[error(transparent)]
+    Logout(#[from] logout::LogoutError),
+    #[error(transparent)]
+    Signature(#[from] dsig::DsigError),
+    #[error(transparent)]
+    Xml(#[from] xml::XmlError),
+    #[error("unknown identity provider")]
+    UnknownIdp,
+    #[error("no SAML message")]
+    NoMessage,
+}
+
+/// Reads and verifies a SLO message (HTTP-Redirect query or HTTP-POST form).
+fn read_slo(sp: &ServiceProvider, get: bool, raw: &str, max: usize) -> Result<FromIdp, SloError> {
+    let (is_request, signed, relay_state, idp) = if get {
+        let peeked = logout::peek_redirect(raw, max)?;
+        let issuer = logout::peek_issuer(&peeked, max)?;
+        let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
+        let message = dsig::decode_redirect(raw, &idp.keys, max)?;
+        let is_request = message.param == dsig::RedirectParam::SamlRequest;
+        (is_request, message.xml, message.relay_state, idp)
+    } else {
+        let form = Params::parse(raw).ok_or(SloError::NoMessage)?;
+        let (is_request, encoded) = match (form.get("SAMLRequest"), form.get("SAMLResponse")) {
+            (Some(r), None) => (true, r),
+            (None, Some(r)) => (false, r),
+            _ => return Err(SloError::NoMessage),
+        };
+        let text = xml::decode_base64(encoded, max)?;
+        let issuer = logout::peek_issuer(&text, max)?;
+        let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
+        let signed = logout::verified_post(&text, &idp.keys, max)?;
+        (is_request, signed, form.get("RelayState").map(str::to_owned), idp)
+    };
+    if is_request {
+        let request = logout::read_request(&signed, max)?;
+        if request.issuer != idp.entity_id {
+            return Err(SloError::UnknownIdp);
+        }
+        Ok(FromIdp::Request {
+            idp,
+            request,
+            relay_state,
+        })
+    } else {
+        let response = logout::read_response(&signed, max)?;
+        if response.issuer != idp.entity_id {
+            return Err(SloError::UnknownIdp);
+        }
+        Ok(FromIdp::Response(response))
+    }
+}
+
+/// GET|POST /spid/slo: an IdP's LogoutRequest (IdP-initiated logout) or its LogoutResponse
+/// to procura's own request.
+pub async fn slo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let Some(sp) = state.spid.clone() else {
+        return not_enabled();
+    };
+    let get = req.method() == actix_web::http::Method::GET;
+    let raw = if get {
+        req.query_string().to_owned()
+    } else {
+        String::from_utf8_lossy(&body).into_owned()
+    };
+    let max = state.config.spid.max_message_bytes;
+    let read = {
+        let sp = sp.clone();
+        web::block(move || read_slo(&sp, get, &raw, max)).await
+    };
+    match read {
+        Ok(Ok(FromIdp::Request {
+            idp,
+            request,
+            relay_state,
+        })) => idp_initiated(&state, sp, idp, request, relay_state).await,
+        Ok(Ok(FromIdp::Response(response))) => logout_answered(&state, response).await,
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "SPID logout message refused");
+            refused(
+                StatusCode::BAD_REQUEST,
+                "Richiesta di uscita non valida",
+                "Il messaggio di uscita ricevuto dal gestore di identità non è valido.",
+            )
+        }
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// The IdP asks to end the person's sessions: end every session of that NameID (also when
+/// none is left) and answer with a signed LogoutResponse.
+async fn idp_initiated(
+    state: &AppState,
+    sp: Arc<ServiceProvider>,
+    idp: Arc<IdentityProvider>,
+    request: logout::IncomingLogoutRequest,
+    relay_state: Option<String>,
+) -> HttpResponse {
+    let now = state.clock.now();
+    let ended = {
+        let (entity, name_id) = (idp.entity_id.clone(), request.name_id.clone());
+        let index = request.session_index.clone();
+        let key = state.audit_key.clone();
+        db::run(&state.db, move |c| {
+            let ids = store::sessions_for_name_id(c, &entity, &name_id, index.as_deref())?;
+            for id in &ids {
+                session::end_session(c, id, now)?;
+            }
+            audit::append_alone(
+                c,
+                &key,
+                now,
+                Event::new(Party::system(), "spid.logout", Outcome::Success).detail(
+                    serde_json::json!({ "idp": entity, "initiated_by": "idp", "sessions": ids.len() }),
+                ),
+            )?;
+            Ok::<_, DbError>(ids.len())
+        })
+        .await
+    };
+    if let Err(e) = ended {
+        return unavailable(&e);
+    }
+    let Some((binding, endpoint)) = endpoint_for(&idp.slo, state.config.spid.binding) else {
+        return pages::logged_out();
+    };
+    let destination = endpoint
+        .response_location
+        .clone()
+        .unwrap_or_else(|| endpoint.location.clone());
+    let id = authn_request::new_id();
+    let xml = logout::LogoutResponse {
+        id: &id,
+        issue_instant: now,
+        destination: &destination,
+        in_response_to: &request.id,
+        sp_entity_id: &sp.entity_id,
+        status: uri::STATUS_SUCCESS,
+    }
+    .to_xml();
+    let param = dsig::RedirectParam::SamlResponse;
+    match sign(sp, binding, param, xml, relay_state.clone()).await {
+        Ok(outgoing) => deliver(outgoing, &destination, param, relay_state.as_deref()),
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// The IdP answered procura's LogoutRequest: go where the relying party asked.
+async fn logout_answered(state: &AppState, response: logout::IncomingLogoutResponse) -> HttpResponse {
+    let now = state.clock.now();
+    let id = response.in_response_to.clone();
+    match db::run(&state.db, move |c| store::consume_logout(c, &id, now)).await {
+        Ok(Some(pending)) => {
+            if response.status != uri::STATUS_SUCCESS {
+                tracing::info!(status = %response.status, "SPID logout partial at the IdP");
+            }
+            match pending.return_to {
+                Some(to) => browser::see_other(&to).finish(),
+                None => pages::logged_out(),
+            }
+        }
+        Ok(None) => refused(
+            StatusCode::BAD_REQUEST,
+            "Richiesta di uscita non valida",
+            "La risposta del gestore di identità non corrisponde a un'uscita in corso.",
+        ),
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// Called by the broker's logout once the browser session has ended: when that session came
+/// from SPID, the browser goes on to the IdP with a signed LogoutRequest (and comes back to
+/// `return_to` through /spid/slo). `None` when there is nothing to do at an IdP.
+pub(super) async fn single_logout(
+    state: &AppState,
+    browser_session_id: &str,
+    return_to: Option<String>,
+) -> Option<HttpResponse> {
+    let sp = state.spid.clone()?;
+    let id = browser_session_id.to_owned();
+    let spid_session = db::run(&state.db, move |c| store::find_session(c, &id))
+        .await
+        .ok()??;
+    let idp = sp.registry.find(&spid_session.idp_entity_id)?;
+    let (binding, endpoint) = endpoint_for(&idp.slo, state.config.spid.binding)?;
+    let destination = endpoint.location.clone();
+    let now = state.clock.now();
+    let id = authn_request::new_id();
+    let pending = PendingLogout {
+        id: id.clone(),
+        idp_entity_id: idp.entity_id.clone(),
+        return_to,
+        issued_at: now.naive_utc(),
+        expires_at: (now + secs(state.config.spid.request_ttl_secs)).naive_utc(),
+        consumed_at: None,
+    };
+    if let Err(e) = db::run(&state.db, move |c| store::insert_logout(c, &pending)).await {
+        tracing::error!(error = %e, "could not record a SPID logout request");
+        return None;
+    }
+    let xml = logout::LogoutRequest {
+        id: &id,
+        issue_instant: now,
+        destination: &destination,
+        sp_entity_id: &sp.entity_id,
+        name_id: &spid_session.name_id,
+        name_qualifier: &spid_session.name_qualifier,
+        session_index: spid_session.session_index.as_deref(),
+    }
+    .to_xml();
+    let param = dsig::RedirectParam::SamlRequest;
+    let relay_state = uuid::Uuid::new_v4().simple().to_string();
+    match sign(sp, binding, param, xml, Some(relay_state.clone())).await {
+        Ok(outgoing) => {
+            let mut resp = deliver(outgoing, &destination, param, Some(&relay_state));
+            let _ = resp.add_cookie(&browser::removal(state, SESSION_COOKIE));
+            Some(resp)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not sign a SPID logout request");
+            None
+        }
+    }
+}
