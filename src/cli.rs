@@ -58,6 +58,34 @@ pub enum Command {
     /// Send the messages waiting in the notification outbox.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// SPID service provider: certificate and identity providers.
+    #[command(subcommand)]
+    Spid(SpidCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpidCommand {
+    /// Create a DEVELOPMENT/TEST SP key and self-signed certificate with the Avviso 29 v3
+    /// subject (CN, O, uri = entityID, organizationIdentifier = PA:IT-<ipa_code>, C, L),
+    /// written to spid.private_key (mode 0600) and spid.certificate.
+    ///
+    /// Production uses a certificate per Avviso 29 from a qualified provider, or one
+    /// self-signed by the public body, registered with AgID together with the metadata.
+    Certificate {
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = crate::spid::certificate::DEFAULT_DAYS)]
+        days: u32,
+        /// Replace an existing key and certificate (the metadata changes: AgID must get it).
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the identity providers in the stored registry (as every instance sees them).
+    Idps {
+        /// First fetch every configured source again (spid.registry, spid.idp_metadata)
+        /// and store what verifies; a source that fails keeps its last good copy.
+        #[arg(long)]
+        refresh: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -303,6 +331,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Operators(cmd) => operators(&config, cmd),
         Command::Audit(AuditCommand::Verify) => audit_verify(config),
         Command::Notify(NotifyCommand::Dispatch { repeat }) => notify_dispatch(config, repeat),
+        Command::Spid(SpidCommand::Certificate { days, force }) => {
+            spid_certificate(&config, days, force)
+        }
+        Command::Spid(SpidCommand::Idps { refresh }) => spid_idps(&config, refresh),
     };
     match result {
         Ok(code) => code,
@@ -474,6 +506,55 @@ fn keys_generate(config: &Config) -> anyhow::Result<ExitCode> {
     let kid = oauth::keys::generate(&config.keys.dir)?;
     println!("created signing key {kid} in {}", config.keys.dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `procura spid certificate [--days N] [--force]`.
+fn spid_certificate(config: &Config, days: u32, force: bool) -> anyhow::Result<ExitCode> {
+    let written = crate::spid::certificate::write_files(config, days, force)?;
+    let s = &written.subject;
+    println!("DEVELOPMENT/TEST SPID SP certificate (not for production registration)");
+    println!("  certificate: {}", written.certificate.display());
+    println!(
+        "  private key: {} (mode 0600)",
+        written.private_key.display()
+    );
+    println!(
+        "  subject: CN={}, O={}, uri={}, organizationIdentifier={}, C=IT, L={}",
+        s.common_name, s.organization_name, s.entity_id, s.organization_identifier, s.locality
+    );
+    println!(
+        "  valid until: {}",
+        written
+            .not_after
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    println!(
+        "Production: a certificate per Avviso SPID 29 v3 from a qualified provider, or \
+         self-signed by the public body, registered with AgID with the metadata."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procura spid idps [--refresh]`.
+fn spid_idps(config: &Config, refresh: bool) -> anyhow::Result<ExitCode> {
+    use crate::spid::registry;
+    let mut conn = open_migrated(config)?;
+    let mut code = ExitCode::SUCCESS;
+    if refresh {
+        let report = registry::refresh(&mut conn, config, SystemClock.now())?;
+        for source in &report.stored {
+            println!("refreshed {source}");
+        }
+        for (source, error) in &report.failed {
+            eprintln!("kept the last good copy of {source}: {error}");
+            code = ExitCode::FAILURE;
+        }
+    }
+    let idps = registry::IdpRegistry::load_from_db(&mut conn, SystemClock.now())?;
+    for (entity_id, name) in idps.list() {
+        println!("{entity_id}\t{name}");
+    }
+    Ok(code)
 }
 
 fn keys_rotate(config: &Config) -> anyhow::Result<ExitCode> {

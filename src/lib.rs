@@ -144,11 +144,13 @@ impl AppState {
             let mut conn = pool.get().context("database connection")?;
             // The IdPs come from the database copy every instance shares; the first instance
             // to start on an empty database fetches them.
-            if sp.registry.load_from_db(&mut conn)? == 0 {
-                if let Err(e) = spid::registry::refresh(&mut conn, &config, clock.now()) {
-                    tracing::warn!(error = %e, "SPID identity providers could not be fetched");
+            let now = clock.now();
+            if sp.registry.reload(&mut conn, now)? == 0 {
+                let report = spid::registry::refresh(&mut conn, &config, now)?;
+                if !report.is_complete() {
+                    tracing::warn!(failed = report.failed.len(), "some SPID IdP metadata sources failed");
                 }
-                sp.registry.load_from_db(&mut conn)?;
+                sp.registry.reload(&mut conn, now)?;
             }
             Some(Arc::new(sp))
         } else {

@@ -18,9 +18,9 @@ mod ops;
 mod pages;
 mod pin;
 mod pin_operator;
-mod spid;
 pub mod problems;
 pub mod request_id;
+mod spid;
 
 use crate::AppState;
 use actix_web::body::MessageBody;

@@ -961,7 +961,8 @@ async fn logout_inner(
             if let Some(sid) = h.sid.clone() {
                 let ending = sid.clone();
                 db::run(&state.db, move |c| session::end_session(c, &ending, now)).await?;
-                if let Some(resp) = super::spid::single_logout(state, &sid, redirect.clone()).await {
+                if let Some(resp) = super::spid::single_logout(state, &sid, redirect.clone()).await
+                {
                     return Ok(resp);
                 }
             }

@@ -180,7 +180,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         flow.as_ref().and_then(|f| f.acr_min()),
         state.config.spid.default_level,
     );
-    let Some((binding, sso)) = endpoint_for(&idp.sso, state.config.spid.binding) else {
+    let Some((binding, sso)) = endpoint_for(&idp.single_sign_on, state.config.spid.binding) else {
         return pages::error_page(
             StatusCode::BAD_GATEWAY,
             "Gestore di identità non disponibile",
@@ -288,7 +288,10 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     let request_id = match peeked {
         Ok(Ok(id)) => id,
         Ok(Err(e)) => {
-            tracing::info!(reason = e.code(), "SPID response refused before matching a request");
+            tracing::info!(
+                reason = e.code(),
+                "SPID response refused before matching a request"
+            );
             return rejected_page(&e);
         }
         Err(e) => return unavailable(&e),
@@ -370,7 +373,7 @@ async fn validate(
             request_id: &request_id,
             request_issue_instant: issued,
             idp_entity_id: &idp.entity_id,
-            idp_keys: &idp.keys,
+            idp_keys: &idp.signing_keys,
             acs_url: &acs_url,
             sp_entity_id: &sp.entity_id,
             requested_level: level,
@@ -535,7 +538,7 @@ fn read_slo(sp: &ServiceProvider, get: bool, raw: &str, max: usize) -> Result<Fr
         let peeked = logout::peek_redirect(raw, max)?;
         let issuer = logout::peek_issuer(&peeked, max)?;
         let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
-        let message = dsig::decode_redirect(raw, &idp.keys, max)?;
+        let message = dsig::decode_redirect(raw, &idp.signing_keys, max)?;
         let is_request = message.param == dsig::RedirectParam::SamlRequest;
         (is_request, message.xml, message.relay_state, idp)
     } else {
@@ -548,8 +551,13 @@ fn read_slo(sp: &ServiceProvider, get: bool, raw: &str, max: usize) -> Result<Fr
         let text = xml::decode_base64(encoded, max)?;
         let issuer = logout::peek_issuer(&text, max)?;
         let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
-        let signed = logout::verified_post(&text, &idp.keys, max)?;
-        (is_request, signed, form.get("RelayState").map(str::to_owned), idp)
+        let signed = logout::verified_post(&text, &idp.signing_keys, max)?;
+        (
+            is_request,
+            signed,
+            form.get("RelayState").map(str::to_owned),
+            idp,
+        )
     };
     if is_request {
         let request = logout::read_request(&signed, max)?;
@@ -640,7 +648,7 @@ async fn idp_initiated(
     if let Err(e) = ended {
         return unavailable(&e);
     }
-    let Some((binding, endpoint)) = endpoint_for(&idp.slo, state.config.spid.binding) else {
+    let Some((binding, endpoint)) = endpoint_for(&idp.single_logout, state.config.spid.binding) else {
         return pages::logged_out();
     };
     let destination = endpoint
@@ -665,7 +673,10 @@ async fn idp_initiated(
 }
 
 /// The IdP answered procura's LogoutRequest: go where the relying party asked.
-async fn logout_answered(state: &AppState, response: logout::IncomingLogoutResponse) -> HttpResponse {
+async fn logout_answered(
+    state: &AppState,
+    response: logout::IncomingLogoutResponse,
+) -> HttpResponse {
     let now = state.clock.now();
     let id = response.in_response_to.clone();
     match db::run(&state.db, move |c| store::consume_logout(c, &id, now)).await {
@@ -701,7 +712,7 @@ pub(super) async fn single_logout(
         .await
         .ok()??;
     let idp = sp.registry.find(&spid_session.idp_entity_id)?;
-    let (binding, endpoint) = endpoint_for(&idp.slo, state.config.spid.binding)?;
+    let (binding, endpoint) = endpoint_for(&idp.single_logout, state.config.spid.binding)?;
     let destination = endpoint.location.clone();
     let now = state.clock.now();
     let id = authn_request::new_id();

@@ -103,7 +103,10 @@ mod tests {
         assert_eq!(root.attribute("IsPassive"), None);
         assert_eq!(root.attribute("AttributeConsumingServiceIndex"), Some("1"));
         assert_eq!(root.attribute("AssertionConsumerServiceURL"), None);
-        assert_eq!(root.attribute("IssueInstant"), Some("2026-11-30T10:00:00.000Z"));
+        assert_eq!(
+            root.attribute("IssueInstant"),
+            Some("2026-11-30T10:00:00.000Z")
+        );
         let issuer = xml::child(root, ns::SAML, "Issuer");
         assert_eq!(
             issuer.and_then(|i| i.attribute("NameQualifier")),
@@ -112,9 +115,15 @@ mod tests {
         let policy = xml::child(root, ns::SAMLP, "NameIDPolicy");
         assert_eq!(policy.and_then(|p| p.attribute("AllowCreate")), None);
         let context = xml::child(root, ns::SAMLP, "RequestedAuthnContext");
-        assert_eq!(context.and_then(|c| c.attribute("Comparison")), Some("minimum"));
+        assert_eq!(
+            context.and_then(|c| c.attribute("Comparison")),
+            Some("minimum")
+        );
         let class = context.and_then(|c| xml::child(c, ns::SAML, "AuthnContextClassRef"));
-        assert_eq!(class.map(xml::text).as_deref(), Some("https://www.spid.gov.it/SpidL2"));
+        assert_eq!(
+            class.map(xml::text).as_deref(),
+            Some("https://www.spid.gov.it/SpidL2")
+        );
         Ok(())
     }
 
@@ -127,8 +136,14 @@ mod tests {
     #[test]
     fn levels_map_onto_spid() {
         assert_eq!(spid_level(None, Level::SpidL2), Level::SpidL2);
-        assert_eq!(spid_level(Some(Level::PinDispositivo), Level::SpidL2), Level::SpidL1);
-        assert_eq!(spid_level(Some(Level::SpidL3), Level::SpidL1), Level::SpidL3);
+        assert_eq!(
+            spid_level(Some(Level::PinDispositivo), Level::SpidL2),
+            Level::SpidL1
+        );
+        assert_eq!(
+            spid_level(Some(Level::SpidL3), Level::SpidL1),
+            Level::SpidL3
+        );
         assert_eq!(new_id().len(), 33);
         assert!(new_id().starts_with('_'));
     }

@@ -42,7 +42,10 @@ pub struct LogoutRequest<'a> {
 impl LogoutRequest<'_> {
     pub fn to_xml(&self) -> String {
         let session_index = self.session_index.map_or_else(String::new, |s| {
-            format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", escape_text(s))
+            format!(
+                "<samlp:SessionIndex>{}</samlp:SessionIndex>",
+                escape_text(s)
+            )
         });
         format!(
             "<samlp:LogoutRequest xmlns:samlp=\"{samlp}\" xmlns:saml=\"{saml}\" ID=\"{id}\" \
@@ -120,7 +123,11 @@ pub fn peek_issuer(text: &str, max_bytes: usize) -> Result<String, LogoutError> 
 /// For the POST binding: verifies the enveloped signature of the root with the IdP's keys
 /// and returns the signed content. (The Redirect binding's query signature is checked by
 /// `dsig::decode_redirect` and covers the whole message.)
-pub fn verified_post(text: &str, keys: &[VerifyingKey], max_bytes: usize) -> Result<String, LogoutError> {
+pub fn verified_post(
+    text: &str,
+    keys: &[VerifyingKey],
+    max_bytes: usize,
+) -> Result<String, LogoutError> {
     let doc = xml::parse(text, max_bytes)?;
     Ok(dsig::verify_enveloped(doc.root_element(), keys)?.signed_xml)
 }
@@ -156,7 +163,10 @@ pub fn read_request(signed: &str, max_bytes: usize) -> Result<IncomingLogoutRequ
 }
 
 /// Reads a LogoutResponse out of signed text.
-pub fn read_response(signed: &str, max_bytes: usize) -> Result<IncomingLogoutResponse, LogoutError> {
+pub fn read_response(
+    signed: &str,
+    max_bytes: usize,
+) -> Result<IncomingLogoutResponse, LogoutError> {
     let doc = xml::parse(signed, max_bytes)?;
     let root = doc.root_element();
     if !xml::is(root, ns::SAMLP, "LogoutResponse") {
@@ -224,7 +234,10 @@ mod tests {
         let read = read_response(&text, 1 << 16)?;
         assert_eq!(read.in_response_to, "_l1");
         assert_eq!(read.status, uri::STATUS_SUCCESS);
-        assert_eq!(read_request(&text, 1 << 16), Err(LogoutError::WrongMessage("LogoutRequest")));
+        assert_eq!(
+            read_request(&text, 1 << 16),
+            Err(LogoutError::WrongMessage("LogoutRequest"))
+        );
         Ok(())
     }
 }
@@ -241,12 +254,17 @@ pub fn peek_redirect(raw_query: &str, max_bytes: usize) -> Result<String, Logout
         .find(|(k, _)| k == "SAMLRequest" || k == "SAMLResponse")
         .map(|(_, v)| v.as_str())
         .ok_or(LogoutError::Missing("SAMLRequest"))?;
-    let compact: String = encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     let deflated = base64::engine::general_purpose::STANDARD
         .decode(compact)
         .map_err(|_| XmlError::Base64)?;
     let mut text = String::new();
-    let limit = u64::try_from(max_bytes).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     flate2::read::DeflateDecoder::new(deflated.as_slice())
         .take(limit)
         .read_to_string(&mut text)

@@ -103,12 +103,13 @@ pub async fn maintain(state: crate::AppState) {
         }
         let (sp, config) = (sp.clone(), state.config.clone());
         let done = crate::db::run(&state.db, move |c| {
-            if fetch && let Err(e) = registry::refresh(c, &config, now) {
-                tracing::warn!(error = %e, "SPID identity providers could not be refreshed; keeping the last good copy");
+            if fetch {
+                // Failed sources are logged (with `alert`) by refresh; their last good copy stays.
+                registry::refresh(c, &config, now)?;
             }
-            let idps = sp.registry.load_from_db(c)?;
+            let idps = sp.registry.reload(c, now)?;
             let purged = store::delete_expired(c, now)?;
-            Ok::<_, crate::db::DbError>((idps, purged))
+            Ok::<_, registry::RegistryError>((idps, purged))
         })
         .await;
         match done {

@@ -5,7 +5,9 @@
 //! - what Single Logout needs of each SPID browser session;
 //! - LogoutRequests sent, waiting for their LogoutResponse.
 
-use crate::db::schema::{browser_sessions, spid_assertions, spid_logout_requests, spid_requests, spid_sessions};
+use crate::db::schema::{
+    browser_sessions, spid_assertions, spid_logout_requests, spid_requests, spid_sessions,
+};
 use crate::db::{DbConn, DbError};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -190,9 +192,12 @@ pub fn delete_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, Db
     )
     .execute(conn)?;
     // SLO data of browser sessions the OAuth clean-up has already removed.
-    n += diesel::delete(spid_sessions::table.filter(
-        spid_sessions::browser_session_id.ne_all(browser_sessions::table.select(browser_sessions::id)),
-    ))
+    n += diesel::delete(
+        spid_sessions::table.filter(
+            spid_sessions::browser_session_id
+                .ne_all(browser_sessions::table.select(browser_sessions::id)),
+        ),
+    )
     .execute(conn)?;
     Ok(n)
 }

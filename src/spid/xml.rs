@@ -42,7 +42,10 @@ pub fn decode_base64(encoded: &str, max_bytes: usize) -> Result<String, XmlError
     if encoded.len() > max_bytes.saturating_mul(4) / 3 + 1024 {
         return Err(XmlError::TooLarge(max_bytes));
     }
-    let compact: String = encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     let bytes = STANDARD.decode(compact).map_err(|_| XmlError::Base64)?;
     if bytes.len() > max_bytes {
         return Err(XmlError::TooLarge(max_bytes));
@@ -81,7 +84,11 @@ pub fn children<'a, 'i>(
 }
 
 /// The first element child of `node` named `ns:local`.
-pub fn child<'a, 'i>(node: Node<'a, 'i>, ns: &'static str, local: &'static str) -> Option<Node<'a, 'i>> {
+pub fn child<'a, 'i>(
+    node: Node<'a, 'i>,
+    ns: &'static str,
+    local: &'static str,
+) -> Option<Node<'a, 'i>> {
     children(node, ns, local).next()
 }
 

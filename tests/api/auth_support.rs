@@ -140,7 +140,12 @@ pub fn authorize_url(
 }
 
 /// Exchanges the code in `back` (the redirect to the client) for tokens.
-pub async fn exchange_code(live: &LiveApp, client: &TokenClient, back: &str, verifier: &str) -> Tokens {
+pub async fn exchange_code(
+    live: &LiveApp,
+    client: &TokenClient,
+    back: &str,
+    verifier: &str,
+) -> Tokens {
     let code = query_param(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
     token_request(
         live,

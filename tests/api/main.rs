@@ -28,4 +28,5 @@ mod pin_http;
 mod pin_issuance;
 mod pin_login;
 mod spid_login;
+mod spid_registry;
 mod spid_support;

@@ -78,7 +78,13 @@ async fn spid_login_ends_in_a_code_for_the_relying_party() {
     assert!(started.request.issue_instant.ends_with('Z'));
 
     let spec = ResponseSpec::for_request(&live, &started.request);
-    let resp = post_response(&started.browser, &live, &spec.build(&idp), &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        &live,
+        &spec.build(&idp),
+        &started.request.relay_state,
+    )
+    .await;
     assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
     let back = location(&resp);
     assert!(back.starts_with(REDIRECT_URI), "{back}");
@@ -100,7 +106,13 @@ async fn a_higher_level_is_accepted_a_lower_one_refused() {
     let started = start_at_client(&live, &client, Some(L2)).await;
     let mut spec = ResponseSpec::for_request(&live, &started.request);
     spec.level = L3.into();
-    let resp = post_response(&started.browser, &live, &spec.build(&idp), &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        &live,
+        &spec.build(&idp),
+        &started.request.relay_state,
+    )
+    .await;
     assert_eq!(resp.status(), 303);
     let tokens = exchange_code(&live, &client, &location(&resp), &started.verifier).await;
     assert_eq!(tokens.id_claims()["acr"], L3);
@@ -108,7 +120,13 @@ async fn a_higher_level_is_accepted_a_lower_one_refused() {
     let started = start_at_client(&live, &client, Some(L2)).await;
     let mut spec = ResponseSpec::for_request(&live, &started.request);
     spec.level = L1.into();
-    let resp = post_response(&started.browser, &live, &spec.build(&idp), &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        &live,
+        &spec.build(&idp),
+        &started.request.relay_state,
+    )
+    .await;
     assert_refused(resp, 400, "Accesso non riuscito").await;
 }
 
@@ -119,7 +137,13 @@ async fn a_direct_login_starts_a_session_other_clients_find() {
     let started = start_direct(&live).await;
     assert_eq!(started.request.level, L2, "the default level");
     let spec = ResponseSpec::for_request(&live, &started.request);
-    let resp = post_response(&started.browser, &live, &spec.build(&idp), &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        &live,
+        &spec.build(&idp),
+        &started.request.relay_state,
+    )
+    .await;
     assert_refused(resp, 200, "Accesso effettuato").await;
 
     let client = token_client(&live.app, "myinps-web", "openid profile").await;
@@ -138,9 +162,21 @@ async fn a_response_is_accepted_once() {
     let live = spid_app(&idp).await;
     let started = start_direct(&live).await;
     let response = ResponseSpec::for_request(&live, &started.request).build(&idp);
-    let resp = post_response(&started.browser, &live, &response, &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        &live,
+        &response,
+        &started.request.relay_state,
+    )
+    .await;
     assert_eq!(resp.status(), 200);
-    let again = post_response(&started.browser, &live, &response, &started.request.relay_state).await;
+    let again = post_response(
+        &started.browser,
+        &live,
+        &response,
+        &started.request.relay_state,
+    )
+    .await;
     assert_refused(again, 400, "già").await;
 
     // Nor can it answer a newer request of the same browser.
@@ -163,18 +199,42 @@ async fn responses_that_fail_a_check_are_refused_with_a_page() {
     let idp = FakeIdp::new();
     let live = spid_app(&idp).await;
     let cases: Vec<(&str, Box<dyn Fn(&mut ResponseSpec)>)> = vec![
-        ("wrong audience", Box::new(|s| s.audience = "https://other-sp.example".into())),
-        ("expired", Box::new(|s| s.not_on_or_after = s.now - Duration::minutes(10))),
-        ("another issuer", Box::new(|s| s.issuer = "https://evil-idp.example".into())),
-        ("wrong recipient", Box::new(|s| s.acs_url = "https://other-sp.example/acs".into())),
-        ("unknown level", Box::new(|s| s.level = "urn:oasis:names:tc:SAML:2.0:ac:classes:SpidL1".into())),
-        ("signed by another key", Box::new(|s| s.wrong_key = Some(key_and_certificate("Evil")))),
+        (
+            "wrong audience",
+            Box::new(|s| s.audience = "https://other-sp.example".into()),
+        ),
+        (
+            "expired",
+            Box::new(|s| s.not_on_or_after = s.now - Duration::minutes(10)),
+        ),
+        (
+            "another issuer",
+            Box::new(|s| s.issuer = "https://evil-idp.example".into()),
+        ),
+        (
+            "wrong recipient",
+            Box::new(|s| s.acs_url = "https://other-sp.example/acs".into()),
+        ),
+        (
+            "unknown level",
+            Box::new(|s| s.level = "urn:oasis:names:tc:SAML:2.0:ac:classes:SpidL1".into()),
+        ),
+        (
+            "signed by another key",
+            Box::new(|s| s.wrong_key = Some(key_and_certificate("Evil"))),
+        ),
     ];
     for (name, change) in cases {
         let started = start_direct(&live).await;
         let mut spec = ResponseSpec::for_request(&live, &started.request);
         change(&mut spec);
-        let resp = post_response(&started.browser, &live, &spec.build(&idp), &started.request.relay_state).await;
+        let resp = post_response(
+            &started.browser,
+            &live,
+            &spec.build(&idp),
+            &started.request.relay_state,
+        )
+        .await;
         assert_eq!(resp.status(), 400, "{name}");
         let page = resp.text().await.unwrap();
         assert!(page.contains("Accesso non riuscito"), "{name}: {page}");
@@ -198,7 +258,13 @@ async fn a_wrapped_signature_does_not_smuggle_another_identity() {
     let mut unsigned = spec.clone();
     unsigned.sign_response = false;
     let response = unsigned.response_around(&wrapped, &idp);
-    let resp = post_response(&started.browser, &live, &response, &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        &live,
+        &response,
+        &started.request.relay_state,
+    )
+    .await;
     assert_eq!(resp.status(), 400);
 
     // Same ID on both: the evil one carries the genuine one's ID, the genuine one follows.
@@ -210,7 +276,13 @@ async fn a_wrapped_signature_does_not_smuggle_another_identity() {
     let mut unsigned = spec.clone();
     unsigned.sign_response = false;
     let response = unsigned.response_around(&format!("{}{genuine}", evil.assertion_xml()), &idp);
-    let resp = post_response(&started.browser, &live, &response, &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        &live,
+        &response,
+        &started.request.relay_state,
+    )
+    .await;
     assert_eq!(resp.status(), 400);
 }
 
@@ -224,7 +296,13 @@ async fn the_response_must_come_back_to_the_browser_that_asked() {
     let resp = post_response(&other, &live, &response, &started.request.relay_state).await;
     assert_refused(resp, 403, "browser diverso").await;
     // and the request is spent: the right browser cannot use it afterwards either
-    let resp = post_response(&started.browser, &live, &response, &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        &live,
+        &response,
+        &started.request.relay_state,
+    )
+    .await;
     assert_eq!(resp.status(), 400);
 }
 
@@ -241,15 +319,31 @@ async fn user_anomalies_get_agid_messages() {
         rid = spec.request_id,
     );
     let signed = dsig::sign_enveloped(&xml, &idp.key).unwrap();
-    let resp = post_response(&started.browser, &live, &signed, &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        &live,
+        &signed,
+        &started.request.relay_state,
+    )
+    .await;
     assert_refused(resp, 403, "annullato").await;
 }
 
 /// Logs in through a relying party; returns the browser and the ID token.
-async fn logged_in(live: &LiveApp, idp: &FakeIdp, client: &TokenClient) -> (reqwest::Client, String) {
+async fn logged_in(
+    live: &LiveApp,
+    idp: &FakeIdp,
+    client: &TokenClient,
+) -> (reqwest::Client, String) {
     let started = start_at_client(live, client, None).await;
     let spec = ResponseSpec::for_request(live, &started.request);
-    let resp = post_response(&started.browser, live, &spec.build(idp), &started.request.relay_state).await;
+    let resp = post_response(
+        &started.browser,
+        live,
+        &spec.build(idp),
+        &started.request.relay_state,
+    )
+    .await;
     assert_eq!(resp.status(), 303);
     let tokens = exchange_code(live, client, &location(&resp), &started.verifier).await;
     (started.browser, tokens.id_token.unwrap())
@@ -289,7 +383,10 @@ async fn logout_at_the_broker_goes_through_the_idp_and_back() {
     assert_eq!(resp.status(), 302, "{}", resp.text().await.unwrap());
     let to_idp = location(&resp);
     assert!(to_idp.starts_with(IDP_SLO), "{to_idp}");
-    assert!(!has_session(&live, &client, &browser).await, "ended locally at once");
+    assert!(
+        !has_session(&live, &client, &browser).await,
+        "ended locally at once"
+    );
 
     // The IdP verifies procura's signature over the query, then answers.
     let query = to_idp.split_once('?').unwrap().1;
@@ -308,7 +405,12 @@ async fn logout_at_the_broker_goes_through_the_idp_and_back() {
         status: "urn:oasis:names:tc:SAML:2.0:status:Success",
     }
     .to_xml();
-    let query = idp_redirect(&idp, RedirectParam::SamlResponse, &answer, query_param(&to_idp, "RelayState").as_deref());
+    let query = idp_redirect(
+        &idp,
+        RedirectParam::SamlResponse,
+        &answer,
+        query_param(&to_idp, "RelayState").as_deref(),
+    );
     let resp = browser
         .get(format!("{}/spid/slo?{query}", live.base))
         .send()
@@ -316,7 +418,10 @@ async fn logout_at_the_broker_goes_through_the_idp_and_back() {
         .unwrap();
     assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
     let back = location(&resp);
-    assert!(back.starts_with(POST_LOGOUT_URI) && back.contains("state=bye"), "{back}");
+    assert!(
+        back.starts_with(POST_LOGOUT_URI) && back.contains("state=bye"),
+        "{back}"
+    );
 
     // The same answer again is refused.
     let resp = browser
@@ -396,7 +501,9 @@ async fn an_idp_logout_request_ends_the_session_and_is_answered_signed() {
 async fn metadata_is_signed_and_names_the_endpoints() {
     let idp = FakeIdp::new();
     let live = spid_app(&idp).await;
-    let resp = reqwest::get(format!("{}/spid/metadata", live.base)).await.unwrap();
+    let resp = reqwest::get(format!("{}/spid/metadata", live.base))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.headers()["content-type"].to_str().unwrap(),
@@ -420,7 +527,9 @@ async fn metadata_is_signed_and_names_the_endpoints() {
 #[actix_web::test]
 async fn spid_routes_say_when_spid_is_off() {
     let live = LiveApp::spawn().await;
-    let resp = reqwest::get(format!("{}/spid/metadata", live.base)).await.unwrap();
+    let resp = reqwest::get(format!("{}/spid/metadata", live.base))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
 }
 
@@ -429,7 +538,10 @@ async fn an_unknown_idp_is_refused() {
     let idp = FakeIdp::new();
     let live = spid_app(&idp).await;
     let resp = browser()
-        .get(format!("{}/spid/login?idp=https://nobody.example", live.base))
+        .get(format!(
+            "{}/spid/login?idp=https://nobody.example",
+            live.base
+        ))
         .send()
         .await
         .unwrap();

@@ -188,7 +188,9 @@ impl ResponseSpec {
         let xml = self.assertion_xml();
         match &self.wrong_key {
             None => dsig::sign_enveloped(&xml, &idp.key).unwrap(),
-            Some((k, c)) => dsig::sign_enveloped(&xml, &SigningKey::from_pem(k, c).unwrap()).unwrap(),
+            Some((k, c)) => {
+                dsig::sign_enveloped(&xml, &SigningKey::from_pem(k, c).unwrap()).unwrap()
+            }
         }
     }
 
@@ -234,6 +236,11 @@ pub async fn post_response(
 }
 
 /// An IdP-signed HTTP-Redirect message to procura's SLO endpoint.
-pub fn idp_redirect(idp: &FakeIdp, param: dsig::RedirectParam, xml: &str, relay: Option<&str>) -> String {
+pub fn idp_redirect(
+    idp: &FakeIdp,
+    param: dsig::RedirectParam,
+    xml: &str,
+    relay: Option<&str>,
+) -> String {
     dsig::encode_redirect(param, xml, relay, &idp.key).unwrap()
 }
