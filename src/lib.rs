@@ -148,7 +148,10 @@ impl AppState {
             if sp.registry.reload(&mut conn, now)? == 0 {
                 let report = spid::registry::refresh(&mut conn, &config, now)?;
                 if !report.is_complete() {
-                    tracing::warn!(failed = report.failed.len(), "some SPID IdP metadata sources failed");
+                    tracing::warn!(
+                        failed = report.failed.len(),
+                        "some SPID IdP metadata sources failed"
+                    );
                 }
                 sp.registry.reload(&mut conn, now)?;
             }

@@ -648,7 +648,8 @@ async fn idp_initiated(
     if let Err(e) = ended {
         return unavailable(&e);
     }
-    let Some((binding, endpoint)) = endpoint_for(&idp.single_logout, state.config.spid.binding) else {
+    let Some((binding, endpoint)) = endpoint_for(&idp.single_logout, state.config.spid.binding)
+    else {
         return pages::logged_out();
     };
     let destination = endpoint

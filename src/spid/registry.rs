@@ -409,4 +409,3 @@ pub fn idps_from_db(
     }
     Ok(by_source.into_values().flatten().collect())
 }
-

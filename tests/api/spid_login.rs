@@ -198,7 +198,8 @@ async fn browser_login_again(live: &LiveApp, browser: &reqwest::Client) -> Recei
 async fn responses_that_fail_a_check_are_refused_with_a_page() {
     let idp = FakeIdp::new();
     let live = spid_app(&idp).await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut ResponseSpec)>)> = vec![
+    type Change = Box<dyn Fn(&mut ResponseSpec)>;
+    let cases: Vec<(&str, Change)> = vec![
         (
             "wrong audience",
             Box::new(|s| s.audience = "https://other-sp.example".into()),
