@@ -79,6 +79,9 @@ pub enum SpidCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Print the signed SP metadata, byte for byte as `/spid/metadata` serves it (what AgID
+    /// is sent at registration). Makes the development certificate first when allowed.
+    Metadata,
     /// List the identity providers in the stored registry (as every instance sees them).
     Idps {
         /// First fetch every configured source again (spid.registry, spid.idp_metadata)
@@ -335,6 +338,7 @@ pub fn run(cli: Cli) -> ExitCode {
             spid_certificate(&config, days, force)
         }
         Command::Spid(SpidCommand::Idps { refresh }) => spid_idps(&config, refresh),
+        Command::Spid(SpidCommand::Metadata) => spid_metadata(&config),
     };
     match result {
         Ok(code) => code,
@@ -532,6 +536,15 @@ fn spid_certificate(config: &Config, days: u32, force: bool) -> anyhow::Result<E
         "Production: a certificate per Avviso SPID 29 v3 from a qualified provider, or \
          self-signed by the public body, registered with AgID with the metadata."
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procura spid metadata`.
+fn spid_metadata(config: &Config) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let key = crate::spid::certificate::load_or_generate(config)?;
+    let bytes = crate::spid::sp_metadata::build(config, &key)?;
+    std::io::stdout().write_all(&bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -548,3 +548,29 @@ async fn an_unknown_idp_is_refused() {
         .unwrap();
     assert_refused(resp, 400, "sconosciuto").await;
 }
+
+#[actix_web::test]
+async fn the_cli_prints_the_metadata_the_service_serves() {
+    let idp = FakeIdp::new();
+    let live = spid_app(&idp).await;
+    let served = reqwest::get(format!("{}/spid/metadata", live.base))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let keys = live.app.config.keys.dir.display().to_string();
+    let out = crate::helpers::procura(
+        &["spid", "metadata"],
+        &[
+            ("PROCURA_KEYS__DIR", keys.as_str()),
+            ("PROCURA_OAUTH__ISSUER", live.base.as_str()),
+        ],
+    );
+    assert!(out.status.success(), "{}", crate::helpers::text(&out));
+    assert_eq!(
+        out.stdout,
+        served.to_vec(),
+        "the bytes to send AgID are the bytes served"
+    );
+}
