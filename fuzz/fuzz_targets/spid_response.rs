@@ -159,7 +159,7 @@ fn same_as_first(what: &'static str, value: String) {
     match seen.iter().find(|(w, _)| *w == what) {
         Some((_, first)) => assert_eq!(first, &value, "{what} differs from the one the key signed"),
         None => {
-            eprintln!("fuzz: first {what} (the seed's signature verifies)");
+            eprintln!("fuzz: first {what} (the seed); any later one must be the same");
             seen.push((what, value));
         }
     }
