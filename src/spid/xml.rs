@@ -42,9 +42,10 @@ pub fn decode_base64(encoded: &str, max_bytes: usize) -> Result<String, XmlError
     if encoded.len() > max_bytes.saturating_mul(4) / 3 + 1024 {
         return Err(XmlError::TooLarge(max_bytes));
     }
-    let compact: String = encoded
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
+    // Bytes, not chars: base64 is ASCII, and this runs on every anonymous POST.
+    let compact: Vec<u8> = encoded
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
         .collect();
     let bytes = STANDARD.decode(compact).map_err(|_| XmlError::Base64)?;
     if bytes.len() > max_bytes {
