@@ -81,29 +81,25 @@ impl ServiceProvider {
     }
 }
 
-/// The SPID background work of `serve`: every ten minutes, drop expired SPID state and reload
-/// the IdPs from the database copy (another instance may have refreshed it); every
-/// `spid.refresh_interval_secs`, fetch the IdP metadata sources again.
+/// The SPID background work of `serve`, every ten minutes (the first round at start): fetch
+/// the IdP metadata sources again when the stored copy is older than
+/// `spid.refresh_interval_secs` (or a source was never stored) — whichever instance gets there
+/// first, the others then find it fresh — reload the IdPs from the database copy, and drop
+/// expired SPID state.
 pub async fn maintain(state: crate::AppState) {
     let Some(sp) = state.spid.clone() else {
         return;
     };
-    let reload = std::time::Duration::from_secs(600);
     let refresh_every = chrono::Duration::seconds(
         i64::try_from(state.config.spid.refresh_interval_secs.max(60)).unwrap_or(86_400),
     );
-    let mut last_refresh = state.clock.now();
-    let mut tick = tokio::time::interval(reload);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         tick.tick().await;
         let now = state.clock.now();
-        let fetch = now - last_refresh >= refresh_every;
-        if fetch {
-            last_refresh = now;
-        }
         let (sp, config) = (sp.clone(), state.config.clone());
         let done = crate::db::run(&state.db, move |c| {
-            if fetch {
+            if registry_is_stale(c, &config, now - refresh_every)? {
                 // Failed sources are logged (with `alert`) by refresh; their last good copy stays.
                 registry::refresh(c, &config, now)?;
             }
@@ -117,4 +113,24 @@ pub async fn maintain(state: crate::AppState) {
             Err(e) => tracing::warn!(error = %e, "SPID maintenance failed"),
         }
     }
+}
+
+/// Whether a configured source was never stored, or was last stored before `fresh_since`.
+pub fn registry_is_stale(
+    conn: &mut crate::db::DbConn,
+    config: &Config,
+    fresh_since: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, registry::RegistryError> {
+    let stored = registry::stored_sources(conn)?;
+    let configured = config
+        .spid
+        .registry
+        .iter()
+        .chain(config.spid.idp_metadata.iter())
+        .filter(|s| !s.trim().is_empty())
+        .count();
+    Ok(stored.len() < configured
+        || stored
+            .iter()
+            .any(|s| s.fetched_at < fresh_since.naive_utc()))
 }

@@ -259,8 +259,32 @@ async fn a_single_idp_file_is_a_source_of_its_own() -> TestResult {
     let mut config = app.config.clone();
     config.spid.idp_metadata = vec![format!("file://{}", path.display())];
 
+    let stale = |config: Config, since: chrono::DateTime<Utc>| {
+        app.with_db(move |c, _, _| procura::spid::registry_is_stale(c, &config, since))
+    };
+    assert!(
+        stale(config.clone(), app.clock_now()).await?,
+        "never stored"
+    );
     let report = refresh(&app, config.clone()).await?;
     assert!(report.is_complete(), "{:?}", report.failed);
+    let hour = chrono::Duration::hours(1);
+    assert!(
+        !stale(config.clone(), app.clock_now() - hour).await?,
+        "fresh"
+    );
+    assert!(
+        stale(config.clone(), app.clock_now() + hour).await?,
+        "older than wanted"
+    );
+    let mut more = config.clone();
+    more.spid
+        .idp_metadata
+        .push("file:///nonexistent/other.xml".into());
+    assert!(
+        stale(more, app.clock_now() - hour).await?,
+        "a source never stored"
+    );
     let idps = load(&app).await?;
     // No Organization: the entityID is the name.
     assert_eq!(
