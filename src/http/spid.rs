@@ -535,7 +535,7 @@ enum SloError {
 /// Reads and verifies a SLO message (HTTP-Redirect query or HTTP-POST form).
 fn read_slo(sp: &ServiceProvider, get: bool, raw: &str, max: usize) -> Result<FromIdp, SloError> {
     let (is_request, signed, relay_state, idp) = if get {
-        let peeked = logout::peek_redirect(raw, max)?;
+        let (_, peeked) = dsig::peek_redirect(raw, max)?;
         let issuer = logout::peek_issuer(&peeked, max)?;
         let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
         let message = dsig::decode_redirect(raw, &idp.signing_keys, max)?;

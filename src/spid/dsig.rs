@@ -647,12 +647,18 @@ pub struct RedirectMessage {
     pub relay_state: Option<String>,
 }
 
-/// Verifies and decodes a signed HTTP-Redirect query (`raw_query` exactly as received).
-pub fn decode_redirect(
-    raw_query: &str,
-    keys: &[VerifyingKey],
-    max_bytes: usize,
-) -> Result<RedirectMessage, DsigError> {
+/// The parameters of an HTTP-Redirect query, still encoded as received.
+struct RedirectQuery<'a> {
+    param: RedirectParam,
+    encoded: &'a str,
+    relay_state: Option<&'a str>,
+    sig_alg: Option<&'a str>,
+    signature: Option<&'a str>,
+}
+
+/// Splits a query into the binding's parameters, refusing an oversized query, repeated
+/// parameters and both or neither of `SAMLRequest` and `SAMLResponse`.
+fn parse_redirect_query(raw_query: &str, max_bytes: usize) -> Result<RedirectQuery<'_>, DsigError> {
     // Deflate rarely more than halves SAML; URL-encoded base64 stays within 3x of that.
     if raw_query.len() > max_bytes.saturating_mul(4).saturating_add(8192) {
         return Err(DsigError::Xml(format!(
@@ -687,6 +693,58 @@ pub fn decode_redirect(
         }
     }
     let (param, encoded) = message.ok_or_else(|| DsigError::Xml("no SAML message".to_owned()))?;
+    Ok(RedirectQuery {
+        param,
+        encoded,
+        relay_state,
+        sig_alg,
+        signature,
+    })
+}
+
+/// The XML of a Redirect message: base64, then raw DEFLATE, inflated within `max_bytes`.
+fn inflate_message(encoded: &str, max_bytes: usize) -> Result<String, DsigError> {
+    let deflated = decode_base64_param(encoded, max_bytes)?;
+    let mut inflated = Vec::new();
+    flate2::read::DeflateDecoder::new(deflated.as_slice())
+        .take(
+            u64::try_from(max_bytes)
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+        )
+        .read_to_end(&mut inflated)
+        .map_err(|_| DsigError::Xml("not DEFLATE".to_owned()))?;
+    if inflated.len() > max_bytes {
+        return Err(DsigError::Xml(format!(
+            "message larger than {max_bytes} bytes"
+        )));
+    }
+    String::from_utf8(inflated).map_err(|_| DsigError::Xml("not UTF-8".to_owned()))
+}
+
+/// The message of a Redirect query, NOT verified: only to learn who sent it, so as to pick
+/// the keys `decode_redirect` then verifies it with.
+pub fn peek_redirect(
+    raw_query: &str,
+    max_bytes: usize,
+) -> Result<(RedirectParam, String), DsigError> {
+    let query = parse_redirect_query(raw_query, max_bytes)?;
+    Ok((query.param, inflate_message(query.encoded, max_bytes)?))
+}
+
+/// Verifies and decodes a signed HTTP-Redirect query (`raw_query` exactly as received).
+pub fn decode_redirect(
+    raw_query: &str,
+    keys: &[VerifyingKey],
+    max_bytes: usize,
+) -> Result<RedirectMessage, DsigError> {
+    let RedirectQuery {
+        param,
+        encoded,
+        relay_state,
+        sig_alg,
+        signature,
+    } = parse_redirect_query(raw_query, max_bytes)?;
     let (Some(raw_sig_alg), Some(raw_signature)) = (sig_alg, signature) else {
         return Err(DsigError::Missing);
     };
@@ -718,22 +776,7 @@ pub fn decode_redirect(
         ));
     }
 
-    let deflated = decode_base64_param(encoded, max_bytes)?;
-    let mut inflated = Vec::new();
-    flate2::read::DeflateDecoder::new(deflated.as_slice())
-        .take(
-            u64::try_from(max_bytes)
-                .unwrap_or(u64::MAX)
-                .saturating_add(1),
-        )
-        .read_to_end(&mut inflated)
-        .map_err(|_| DsigError::Xml("not DEFLATE".to_owned()))?;
-    if inflated.len() > max_bytes {
-        return Err(DsigError::Xml(format!(
-            "message larger than {max_bytes} bytes"
-        )));
-    }
-    let xml = String::from_utf8(inflated).map_err(|_| DsigError::Xml("not UTF-8".to_owned()))?;
+    let xml = inflate_message(encoded, max_bytes)?;
     let relay_state = relay_state.map(form_decode).transpose()?;
     Ok(RedirectMessage {
         param,

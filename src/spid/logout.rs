@@ -191,39 +191,6 @@ pub fn read_response(
     })
 }
 
-/// For the HTTP-Redirect binding: the message inside a query, inflated but NOT verified;
-/// only used to learn which IdP sent it (then `dsig::decode_redirect` verifies it).
-pub fn peek_redirect(raw_query: &str, max_bytes: usize) -> Result<String, LogoutError> {
-    use base64::Engine;
-    use std::io::Read;
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(raw_query).map_err(|_| LogoutError::Missing("query"))?;
-    let encoded = pairs
-        .iter()
-        .find(|(k, _)| k == "SAMLRequest" || k == "SAMLResponse")
-        .map(|(_, v)| v.as_str())
-        .ok_or(LogoutError::Missing("SAMLRequest"))?;
-    let compact: String = encoded
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let deflated = base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|_| XmlError::Base64)?;
-    let mut text = String::new();
-    let limit = u64::try_from(max_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    flate2::read::DeflateDecoder::new(deflated.as_slice())
-        .take(limit)
-        .read_to_string(&mut text)
-        .map_err(|_| XmlError::Utf8)?;
-    if text.len() > max_bytes {
-        return Err(XmlError::TooLarge(max_bytes).into());
-    }
-    Ok(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
