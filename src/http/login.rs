@@ -15,7 +15,6 @@ use crate::person::codice_fiscale::CodiceFiscale;
 use crate::pin::credential::{ChangeReason, Lockout, PinError, PinLogin};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Duration;
 
 fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
     pages::unavailable(e, "login step")
@@ -321,10 +320,6 @@ pub async fn pin_change(
 pub(super) type SessionStep =
     Box<dyn FnOnce(&mut DbConn, &BrowserSession) -> Result<(), DbError> + Send>;
 
-fn max_age(state: &AppState) -> Duration {
-    Duration::seconds(i64::try_from(state.config.session.max_age_secs).unwrap_or(i64::MAX / 4))
-}
-
 /// A login method succeeded: start the browser session, spend the flow, issue the code and
 /// send the browser back to the client.
 async fn complete(state: &AppState, flow: LoginFlow, outcome: LoginOutcome) -> HttpResponse {
@@ -339,7 +334,7 @@ pub(super) async fn complete_direct(
     step: Option<SessionStep>,
 ) -> HttpResponse {
     let now = state.clock.now();
-    let max_age = max_age(state);
+    let max_age = oidc::secs(state.config.session.max_age_secs);
     let started = db::run(&state.db, move |c| {
         c.write_transaction(|c| {
             let (session, cookie) = session::create_session(c, &outcome, now, max_age)?;
@@ -382,7 +377,7 @@ pub(super) async fn complete_with(
         );
     }
     let now = state.clock.now();
-    let max_age = max_age(state);
+    let max_age = oidc::secs(state.config.session.max_age_secs);
     let flow_id = flow.id.clone();
     let started = db::run(&state.db, move |c| {
         c.write_transaction(|c| {

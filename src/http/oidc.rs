@@ -202,12 +202,11 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn max_jwt_ttl(state: &AppState) -> Duration {
-    Duration::seconds(
-        i64::try_from(state.config.oauth.longest_jwt_ttl_secs()).unwrap_or(i64::MAX / 4),
-    )
+    secs(state.config.oauth.longest_jwt_ttl_secs())
 }
 
-fn secs(s: u64) -> Duration {
+/// A configured number of seconds as a `Duration` (absurdly large values saturate).
+pub(super) fn secs(s: u64) -> Duration {
     Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 4))
 }
 

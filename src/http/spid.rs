@@ -8,6 +8,7 @@
 
 use super::browser::{self, SESSION_COOKIE};
 use super::login::{self as login_pages, SessionStep};
+use super::oidc::secs;
 use super::pages;
 use crate::AppState;
 use crate::audit::{self, Event, Outcome, Party};
@@ -24,7 +25,6 @@ use crate::spid::{ServiceProvider, authn_request, dsig, logout, time, uri, xml};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Duration;
 use std::sync::Arc;
 
 /// Binds an outstanding AuthnRequest to the browser that started it.
@@ -42,10 +42,6 @@ fn not_enabled() -> HttpResponse {
 
 fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
     pages::unavailable(e, "SPID step")
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 4))
 }
 
 /// The cookie of the SPID binding: the IdP posts the Response cross-site, so under TLS it
