@@ -37,14 +37,20 @@ pub fn page(status: StatusCode, title: &str, main: &str) -> HttpResponse {
 <body><main id=\"contenuto\">{main}</main></body></html>",
         t = escape(title)
     );
+    html(
+        status,
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'",
+        body,
+    )
+}
+
+/// An HTML response with the headers every page carries and its content security policy.
+fn html(status: StatusCode, csp: &str, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'",
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp.to_owned()))
         .insert_header(("Referrer-Policy", "no-referrer"))
         .body(body)
 }
@@ -52,11 +58,19 @@ pub fn page(status: StatusCode, title: &str, main: &str) -> HttpResponse {
 /// The script that submits the form of [`auto_post`]; allowed by its hash in the CSP.
 const AUTO_SUBMIT: &str = "document.forms[0].submit();";
 
+/// The policy of [`auto_post`]: its one script allowed by hash, forms to any IdP.
+static AUTO_POST_CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(AUTO_SUBMIT));
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; form-action http: https:; frame-ancestors 'none'"
+    )
+});
+
 /// An HTTP-POST binding page: a form to `action` that submits itself (with a button for
 /// browsers without JavaScript).
 pub fn auto_post(action: &str, fields: &[(&str, &str)]) -> HttpResponse {
-    use base64::Engine;
-    use sha2::Digest;
     let mut inputs = String::new();
     for (name, value) in fields {
         let _ = write!(
@@ -75,19 +89,7 @@ pub fn auto_post(action: &str, fields: &[(&str, &str)]) -> HttpResponse {
 <script>{AUTO_SUBMIT}</script></main></body></html>",
         action = escape(action),
     );
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(AUTO_SUBMIT));
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            format!(
-                "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; form-action http: https:; frame-ancestors 'none'"
-            ),
-        ))
-        .insert_header(("Referrer-Policy", "no-referrer"))
-        .body(body)
+    html(StatusCode::OK, &AUTO_POST_CSP, body)
 }
 
 /// A login started at procura itself ended well.
