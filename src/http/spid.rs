@@ -62,27 +62,6 @@ fn binding_cookie(state: &AppState, value: String) -> Cookie<'static> {
     c
 }
 
-/// The endpoint of `endpoints` for the preferred binding, else for the other one.
-fn endpoint_for(
-    endpoints: &[crate::spid::idp::Endpoint],
-    preferred: SpidBinding,
-) -> Option<(SpidBinding, &crate::spid::idp::Endpoint)> {
-    let wanted = |b: SpidBinding| match b {
-        SpidBinding::Redirect => uri::BINDING_REDIRECT,
-        SpidBinding::Post => uri::BINDING_POST,
-    };
-    let other = match preferred {
-        SpidBinding::Redirect => SpidBinding::Post,
-        SpidBinding::Post => SpidBinding::Redirect,
-    };
-    [preferred, other].into_iter().find_map(|b| {
-        endpoints
-            .iter()
-            .find(|e| e.binding == wanted(b))
-            .map(|e| (b, e))
-    })
-}
-
 /// A SAML message on its way to the IdP.
 enum Outgoing {
     /// HTTP-Redirect: the signed query.
@@ -176,7 +155,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         flow.as_ref().and_then(|f| f.acr_min()),
         state.config.spid.default_level,
     );
-    let Some((binding, sso)) = endpoint_for(&idp.single_sign_on, state.config.spid.binding) else {
+    let Some((binding, sso)) = idp.sso_for(state.config.spid.binding) else {
         return pages::error_page(
             StatusCode::BAD_GATEWAY,
             "Gestore di identità non disponibile",
@@ -644,8 +623,7 @@ async fn idp_initiated(
     if let Err(e) = ended {
         return unavailable(&e);
     }
-    let Some((binding, endpoint)) = endpoint_for(&idp.single_logout, state.config.spid.binding)
-    else {
+    let Some((binding, endpoint)) = idp.slo_for(state.config.spid.binding) else {
         return pages::logged_out();
     };
     let destination = endpoint
@@ -709,7 +687,7 @@ pub(super) async fn single_logout(
         .await
         .ok()??;
     let idp = sp.registry.find(&spid_session.idp_entity_id)?;
-    let (binding, endpoint) = endpoint_for(&idp.single_logout, state.config.spid.binding)?;
+    let (binding, endpoint) = idp.slo_for(state.config.spid.binding)?;
     let destination = endpoint.location.clone();
     let now = state.clock.now();
     let id = authn_request::new_id();

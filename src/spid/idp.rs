@@ -7,6 +7,7 @@
 
 use super::dsig::VerifyingKey;
 use super::{ns, time, uri, xml};
+use crate::config::SpidBinding;
 use chrono::{DateTime, Utc};
 use roxmltree::Node;
 
@@ -49,16 +50,33 @@ pub struct IdentityProvider {
 impl IdentityProvider {
     /// The SingleSignOnService Location for `binding` (an `uri::BINDING_*`).
     pub fn sso_location(&self, binding: &str) -> Option<&str> {
-        self.single_sign_on
-            .iter()
-            .find(|e| e.binding == binding)
-            .map(|e| e.location.as_str())
+        find(&self.single_sign_on, binding).map(|e| e.location.as_str())
     }
 
     /// The SingleLogoutService for `binding`.
     pub fn slo_endpoint(&self, binding: &str) -> Option<&Endpoint> {
-        self.single_logout.iter().find(|e| e.binding == binding)
+        find(&self.single_logout, binding)
     }
+
+    /// The SingleSignOnService for the `preferred` binding, else for the other one.
+    pub fn sso_for(&self, preferred: SpidBinding) -> Option<(SpidBinding, &Endpoint)> {
+        prefer(&self.single_sign_on, preferred)
+    }
+
+    /// The SingleLogoutService for the `preferred` binding, else for the other one.
+    pub fn slo_for(&self, preferred: SpidBinding) -> Option<(SpidBinding, &Endpoint)> {
+        prefer(&self.single_logout, preferred)
+    }
+}
+
+fn find<'a>(endpoints: &'a [Endpoint], binding: &str) -> Option<&'a Endpoint> {
+    endpoints.iter().find(|e| e.binding == binding)
+}
+
+fn prefer(endpoints: &[Endpoint], preferred: SpidBinding) -> Option<(SpidBinding, &Endpoint)> {
+    [preferred, preferred.other()]
+        .into_iter()
+        .find_map(|b| find(endpoints, b.uri()).map(|e| (b, e)))
 }
 
 /// An entity left out, and why (logged by the caller).

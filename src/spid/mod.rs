@@ -49,8 +49,25 @@ pub mod uri {
     pub const ATTRNAME_BASIC: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
 }
 
-use crate::config::Config;
+use crate::config::{Config, SpidBinding};
 use anyhow::Context;
+
+impl SpidBinding {
+    /// The binding's SAML URI, as metadata name it.
+    pub fn uri(self) -> &'static str {
+        match self {
+            SpidBinding::Redirect => uri::BINDING_REDIRECT,
+            SpidBinding::Post => uri::BINDING_POST,
+        }
+    }
+
+    pub fn other(self) -> Self {
+        match self {
+            SpidBinding::Redirect => SpidBinding::Post,
+            SpidBinding::Post => SpidBinding::Redirect,
+        }
+    }
+}
 
 /// procura as a SPID service provider: its identity, its signing key, the exact signed
 /// metadata bytes it serves, and the identity providers it trusts.
