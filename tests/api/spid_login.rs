@@ -22,6 +22,13 @@ struct Started {
     request: ReceivedRequest,
 }
 
+impl Started {
+    /// The browser posts `xml` to the ACS, as the IdP's auto-submitted form would.
+    async fn answer(&self, live: &LiveApp, xml: &str) -> reqwest::Response {
+        post_response(&self.browser, live, xml, &self.request.relay_state).await
+    }
+}
+
 async fn start_at_client(live: &LiveApp, client: &TokenClient, acr: Option<&str>) -> Started {
     let (verifier, auth) = authorize_url(live, client, "openid profile", acr);
     let browser = browser();
@@ -78,13 +85,7 @@ async fn spid_login_ends_in_a_code_for_the_relying_party() {
     assert!(started.request.issue_instant.ends_with('Z'));
 
     let spec = ResponseSpec::for_request(&live, &started.request);
-    let resp = post_response(
-        &started.browser,
-        &live,
-        &spec.build(&idp),
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(&live, &spec.build(&idp)).await;
     assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
     let back = location(&resp);
     assert!(back.starts_with(REDIRECT_URI), "{back}");
@@ -106,13 +107,7 @@ async fn a_higher_level_is_accepted_a_lower_one_refused() {
     let started = start_at_client(&live, &client, Some(L2)).await;
     let mut spec = ResponseSpec::for_request(&live, &started.request);
     spec.level = L3.into();
-    let resp = post_response(
-        &started.browser,
-        &live,
-        &spec.build(&idp),
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(&live, &spec.build(&idp)).await;
     assert_eq!(resp.status(), 303);
     let tokens = exchange_code(&live, &client, &location(&resp), &started.verifier).await;
     assert_eq!(tokens.id_claims()["acr"], L3);
@@ -120,13 +115,7 @@ async fn a_higher_level_is_accepted_a_lower_one_refused() {
     let started = start_at_client(&live, &client, Some(L2)).await;
     let mut spec = ResponseSpec::for_request(&live, &started.request);
     spec.level = L1.into();
-    let resp = post_response(
-        &started.browser,
-        &live,
-        &spec.build(&idp),
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(&live, &spec.build(&idp)).await;
     assert_refused(resp, 400, "Accesso non riuscito").await;
 }
 
@@ -137,13 +126,7 @@ async fn a_direct_login_starts_a_session_other_clients_find() {
     let started = start_direct(&live).await;
     assert_eq!(started.request.level, L2, "the default level");
     let spec = ResponseSpec::for_request(&live, &started.request);
-    let resp = post_response(
-        &started.browser,
-        &live,
-        &spec.build(&idp),
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(&live, &spec.build(&idp)).await;
     assert_refused(resp, 200, "Accesso effettuato").await;
 
     let client = token_client(&live.app, "myinps-web", "openid profile").await;
@@ -162,21 +145,9 @@ async fn a_response_is_accepted_once() {
     let live = spid_app(&idp).await;
     let started = start_direct(&live).await;
     let response = ResponseSpec::for_request(&live, &started.request).build(&idp);
-    let resp = post_response(
-        &started.browser,
-        &live,
-        &response,
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(&live, &response).await;
     assert_eq!(resp.status(), 200);
-    let again = post_response(
-        &started.browser,
-        &live,
-        &response,
-        &started.request.relay_state,
-    )
-    .await;
+    let again = started.answer(&live, &response).await;
     assert_refused(again, 400, "già").await;
 
     // Nor can it answer a newer request of the same browser.
@@ -229,13 +200,7 @@ async fn responses_that_fail_a_check_are_refused_with_a_page() {
         let started = start_direct(&live).await;
         let mut spec = ResponseSpec::for_request(&live, &started.request);
         change(&mut spec);
-        let resp = post_response(
-            &started.browser,
-            &live,
-            &spec.build(&idp),
-            &started.request.relay_state,
-        )
-        .await;
+        let resp = started.answer(&live, &spec.build(&idp)).await;
         assert_eq!(resp.status(), 400, "{name}");
         let page = resp.text().await.unwrap();
         assert!(page.contains("Accesso non riuscito"), "{name}: {page}");
@@ -259,13 +224,7 @@ async fn a_wrapped_signature_does_not_smuggle_another_identity() {
     let mut unsigned = spec.clone();
     unsigned.sign_response = false;
     let response = unsigned.response_around(&wrapped, &idp);
-    let resp = post_response(
-        &started.browser,
-        &live,
-        &response,
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(&live, &response).await;
     assert_eq!(resp.status(), 400);
 
     // Same ID on both: the evil one carries the genuine one's ID, the genuine one follows.
@@ -277,13 +236,7 @@ async fn a_wrapped_signature_does_not_smuggle_another_identity() {
     let mut unsigned = spec.clone();
     unsigned.sign_response = false;
     let response = unsigned.response_around(&format!("{}{genuine}", evil.assertion_xml()), &idp);
-    let resp = post_response(
-        &started.browser,
-        &live,
-        &response,
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(&live, &response).await;
     assert_eq!(resp.status(), 400);
 }
 
@@ -297,13 +250,7 @@ async fn the_response_must_come_back_to_the_browser_that_asked() {
     let resp = post_response(&other, &live, &response, &started.request.relay_state).await;
     assert_refused(resp, 403, "browser diverso").await;
     // and the request is spent: the right browser cannot use it afterwards either
-    let resp = post_response(
-        &started.browser,
-        &live,
-        &response,
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(&live, &response).await;
     assert_eq!(resp.status(), 400);
 }
 
@@ -320,13 +267,7 @@ async fn user_anomalies_get_agid_messages() {
         rid = spec.request_id,
     );
     let signed = dsig::sign_enveloped(&xml, &idp.key).unwrap();
-    let resp = post_response(
-        &started.browser,
-        &live,
-        &signed,
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(&live, &signed).await;
     assert_refused(resp, 403, "annullato").await;
 }
 
@@ -338,13 +279,7 @@ async fn logged_in(
 ) -> (reqwest::Client, String) {
     let started = start_at_client(live, client, None).await;
     let spec = ResponseSpec::for_request(live, &started.request);
-    let resp = post_response(
-        &started.browser,
-        live,
-        &spec.build(idp),
-        &started.request.relay_state,
-    )
-    .await;
+    let resp = started.answer(live, &spec.build(idp)).await;
     assert_eq!(resp.status(), 303);
     let tokens = exchange_code(live, client, &location(&resp), &started.verifier).await;
     (started.browser, tokens.id_token.unwrap())

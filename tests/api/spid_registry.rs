@@ -5,7 +5,7 @@
 use crate::helpers::TestApp;
 use chrono::Utc;
 use procura::config::Config;
-use procura::spid::certificate::{self, Generated, Subject};
+use procura::spid::certificate::Generated;
 use procura::spid::dsig::{self, SigningKey};
 use procura::spid::registry::{self, IdpRegistry, SourceError};
 use procura::spid::uri;
@@ -17,14 +17,7 @@ const AGGREGATE: &str = include_str!("../fixtures/spid/aggregate.xml.tmpl");
 const SINGLE: &str = include_str!("../fixtures/spid/single-idp.xml.tmpl");
 
 fn pair(name: &str) -> Result<Generated, Box<dyn std::error::Error>> {
-    let subject = Subject {
-        common_name: name.into(),
-        organization_name: name.into(),
-        entity_id: format!("https://{name}.example"),
-        organization_identifier: "PA:IT-test".into(),
-        locality: "Roma".into(),
-    };
-    Ok(certificate::generate(&subject, 30, Utc::now())?)
+    Ok(crate::spid_support::generated(name))
 }
 
 fn signing_key(p: &Generated) -> Result<SigningKey, dsig::DsigError> {

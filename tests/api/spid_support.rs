@@ -3,10 +3,10 @@
 //! real), with knobs for every way a Response can be wrong.
 
 use crate::oidc_support::LiveApp;
-use aws_lc_rs::encoding::AsDer;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Duration, Utc};
+use procura::spid::certificate::{self, Generated, Subject};
 use procura::spid::dsig::{self, SigningKey};
 use procura::spid::time;
 use std::io::Read;
@@ -16,18 +16,24 @@ pub const IDP_ENTITY_ID: &str = "https://idp.spid.test";
 pub const IDP_SSO: &str = "https://idp.spid.test/sso";
 pub const IDP_SLO: &str = "https://idp.spid.test/slo";
 
-/// An RSA key and a self-signed certificate, as PEM.
-pub fn key_and_certificate(common_name: &str) -> (String, String) {
-    let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-    let der = rsa.as_der().unwrap();
-    let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()));
-    let kp = rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, common_name);
-    let cert = params.self_signed(&kp).unwrap();
-    (key_pem, cert.pem())
+/// An RSA key and a self-signed certificate for a test party, made the way
+/// `procura spid certificate` makes the SP's.
+pub fn generated(name: &str) -> Generated {
+    let slug = name.to_lowercase().replace(' ', "-");
+    let subject = Subject {
+        common_name: name.into(),
+        organization_name: name.into(),
+        entity_id: format!("https://{slug}.example"),
+        organization_identifier: "PA:IT-test".into(),
+        locality: "Roma".into(),
+    };
+    certificate::generate(&subject, 30, Utc::now()).unwrap()
+}
+
+/// The same, as (private key PEM, certificate PEM).
+pub fn key_and_certificate(name: &str) -> (String, String) {
+    let pair = generated(name);
+    (pair.private_key_pem, pair.certificate_pem)
 }
 
 /// The test IdP.
