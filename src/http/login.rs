@@ -59,12 +59,14 @@ async fn client_name(state: &AppState, client_id: &str) -> String {
         .map_or_else(|| client_id.to_owned(), |c| c.display_name)
 }
 
-/// The SPID identity providers for the login page, when SPID is a login method.
+/// The SPID identity providers for the login page (`state.spid` exists only when SPID is
+/// a login method).
 fn spid_idps(state: &AppState) -> Vec<(String, String)> {
-    match &state.spid {
-        Some(sp) if state.config.login.methods.iter().any(|m| m == "spid") => sp.registry.list(),
-        _ => Vec::new(),
-    }
+    state
+        .spid
+        .as_ref()
+        .map(|sp| sp.registry.list())
+        .unwrap_or_default()
 }
 
 async fn render_login(
