@@ -6,6 +6,8 @@ mod acting;
 mod acting_support;
 mod audit;
 mod auth_support;
+mod browser;
+mod browser_support;
 mod cli;
 mod clients;
 mod codice_fiscale;
