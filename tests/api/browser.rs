@@ -120,6 +120,14 @@ async fn idp_slo(peers: web::Data<Peers>, req: HttpRequest) -> HttpResponse {
         .finish()
 }
 
+/// A page axe-core must fault (an image without text, an unlabelled field): shows the
+/// check can fail.
+async fn inaccessible() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body("<!DOCTYPE html><html><head><title>x</title></head><body><img src=\"data:,\"><input type=\"text\"></body></html>")
+}
+
 async fn rp_callback(req: HttpRequest) -> HttpResponse {
     page(
         "Servizio di prova",
@@ -163,6 +171,7 @@ async fn world() -> World {
             .route("/sso", web::get().to(idp_sso))
             .route("/slo", web::get().to(idp_slo))
             .route("/callback", web::get().to(rp_callback))
+            .route("/inaccessibile", web::get().to(inaccessible))
     })
     .workers(1)
     .listen(listener)
@@ -453,6 +462,12 @@ async fn walk(viewport: Viewport) {
 
     if !viewport.phone {
         every_html_route_answers_a_page(&b, &base).await;
+        b.goto(&format!("{}/inaccessibile", w.peer_base)).await;
+        let faults = b.violations().await.join("\n");
+        assert!(
+            faults.contains("image-alt") && faults.contains("label"),
+            "axe-core finds what it must: {faults}"
+        );
     }
     eprintln!(
         "browser {}: {} pages checked with axe-core",

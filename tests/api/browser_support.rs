@@ -287,10 +287,8 @@ impl Browser {
 
     /// The page is HTML, has zero axe-core violations at WCAG 2.1 AA, and is kept as a
     /// screenshot (`target/browser-screenshots/<viewport>/NN-name.png`).
-    pub async fn check(&mut self, name: &str) {
-        let ct = self.content_type().await;
-        let url = self.url().await;
-        assert_eq!(ct, "text/html", "{url} answered {ct} to a browser");
+    /// axe-core's WCAG 2.1 A/AA violations on the page shown, one line each.
+    pub async fn violations(&self) -> Vec<String> {
         self.client.execute(&self.axe, vec![]).await.unwrap();
         let violations = self
             .client
@@ -305,6 +303,20 @@ impl Browser {
             )
             .await
             .unwrap();
+        violations
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub async fn check(&mut self, name: &str) {
+        let ct = self.content_type().await;
+        let url = self.url().await;
+        assert_eq!(ct, "text/html", "{url} answered {ct} to a browser");
+        let list = self.violations().await;
         self.shot_no += 1;
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(
@@ -312,16 +324,12 @@ impl Browser {
             png,
         )
         .unwrap();
-        let list = violations.as_array().cloned().unwrap_or_default();
         assert!(
             list.is_empty(),
             "{} at {}: axe-core WCAG 2.1 AA violations on {url}:\n{}",
             name,
             self.viewport.name,
-            list.iter()
-                .map(|v| v.as_str().unwrap_or_default().to_owned())
-                .collect::<Vec<_>>()
-                .join("\n")
+            list.join("\n")
         );
         self.checked.push(format!("{name} {url}"));
     }

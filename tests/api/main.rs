@@ -32,3 +32,4 @@ mod pin_login;
 mod spid_login;
 mod spid_registry;
 mod spid_support;
+mod web_pages;
