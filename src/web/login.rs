@@ -452,6 +452,55 @@ mod tests {
         assert_eq!(origin("https://a b/"), None);
     }
 
+    /// CIE and CNS (added by their own issues) render as "Entra con …" entries, in the order
+    /// the page data gives them (`login.methods`).
+    #[test]
+    fn cie_and_cns_entries_render_in_order() {
+        use askama::Template;
+        let shell = Shell {
+            title: "Accedi ai servizi INPS".into(),
+            bootstrap_css: None,
+            procura_css: "/static/procura.x.css",
+            sprites: None,
+            accessibility_url: "a",
+            privacy_url: "p",
+            legal_notes_url: "n",
+            user: None,
+            contact_landline: super::super::CONTACT_LANDLINE,
+            contact_mobile: super::super::CONTACT_MOBILE,
+        };
+        let page = LoginPage {
+            shell,
+            client_name: "Servizio <prova>".into(),
+            methods: vec![
+                MethodBlock::Cns {
+                    href: "/cns/login?flow=f".into(),
+                },
+                MethodBlock::Pin(PinForm {
+                    flow: "f".into(),
+                    csrf: "c".into(),
+                    fields: pin_fields("", &FormErrors::default()),
+                }),
+                MethodBlock::Cie {
+                    href: "/cie/login?flow=f".into(),
+                    info_url: "https://cie.example".into(),
+                },
+            ],
+            errors: vec![],
+            too_weak: vec![],
+            unmet: None,
+        };
+        let html = page.render().unwrap_or_default();
+        let cns = html.find("Entra con CNS").unwrap_or(usize::MAX);
+        let pin = html.find("Accedi con il PIN").unwrap_or(usize::MAX);
+        let cie = html.find("Entra con CIE").unwrap_or(usize::MAX);
+        assert!(cns < pin && pin < cie, "{html}");
+        assert!(
+            html.contains("Servizio &#60;prova&#62;") || html.contains("Servizio &lt;prova&gt;")
+        );
+        assert!(html.contains("href=\"/cie/login?flow=f\""));
+    }
+
     #[test]
     fn methods_and_levels() {
         assert!(reaches(Method::Pin, None));

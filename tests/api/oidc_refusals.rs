@@ -677,8 +677,8 @@ async fn a_pin_session_gets_no_sso_when_the_client_asks_spid_l2_and_cannot_use_t
     assert!(a.header("set-cookie").is_none(), "{:?}", a.headers);
     let body = a.page(403);
     assert!(
-        body.contains("non accetta l&#39;accesso con PIN")
-            || body.contains("non accetta l'accesso con PIN"),
+        body.contains("non accetta l&#39;accesso con il PIN")
+            || body.contains("non accetta l'accesso con il PIN"),
         "{body}"
     );
     // And prompt=none with SPID L2 cannot be satisfied silently either.

@@ -799,7 +799,11 @@ async fn the_initial_pin_leads_to_a_change_that_follows_the_rules() {
     let family_name_pin = "7ROSSI42";
     let cf_window = &mario.as_str()[4..12];
     for (new, confirm, message) in [
-        ("H4K8N2P6", "H4K8N2P7", "I due PIN inseriti non coincidono."),
+        (
+            "H4K8N2P6",
+            "H4K8N2P7",
+            "I due PIN inseriti non coincidono: scrivi lo stesso PIN due volte.",
+        ),
         (
             "A1B2C3",
             "A1B2C3",
