@@ -2,7 +2,7 @@
 # Installs what building procura needs on Debian/Ubuntu, only when missing:
 # a C toolchain (aws-lc), libpq (PostgreSQL client), libsqlite3, the Rust toolchain, and
 # for the notification tests poppler-utils (pdftotext reads the letter PDFs) and Python's
-# aiosmtpd (a real SMTP server on loopback).
+# aiosmtpd (a real SMTP server on loopback); then the front-end packages (scripts/assets.sh).
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -32,3 +32,6 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   python3 -m pip install --quiet aiosmtpd 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages aiosmtpd
 fi
+
+# The front-end packages procura serves (Bootstrap Italia), from package-lock.json.
+bash "$(dirname "${BASH_SOURCE[0]}")/assets.sh"

@@ -28,6 +28,7 @@ pub struct Config {
     pub delegation: DelegationConfig,
     pub operator: OperatorConfig,
     pub spid: SpidConfig,
+    pub web: WebConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -371,6 +372,41 @@ impl Default for OperatorConfig {
     fn default() -> Self {
         Self {
             min_level: crate::login::Level::PinDispositivo,
+        }
+    }
+}
+
+/// The citizen pages: where their static files come from and where the footer's links go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// The `dist` directory of the npm package `bootstrap-italia` (installed by
+    /// `scripts/assets.sh`); its stylesheet, fonts and icons are read at start-up.
+    pub assets_dir: PathBuf,
+    /// Footer links (legal pages of the INPS site).
+    pub accessibility_url: String,
+    pub privacy_url: String,
+    pub legal_notes_url: String,
+    /// Where the SPID button's help links point (AgID's pages).
+    pub spid_request_url: String,
+    pub spid_info_url: String,
+    pub spid_help_url: String,
+    /// Where "Entra con CIE" sends people without a CIE for information.
+    pub cie_info_url: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            assets_dir: PathBuf::from("node_modules/bootstrap-italia/dist"),
+            accessibility_url: "https://www.inps.it/it/it/dichiarazione-di-accessibilita.html"
+                .into(),
+            privacy_url: "https://www.inps.it/it/it/privacy.html".into(),
+            legal_notes_url: "https://www.inps.it/it/it/note-legali.html".into(),
+            spid_request_url: "https://www.spid.gov.it/cos-e-spid/come-attivare-spid/".into(),
+            spid_info_url: "https://www.spid.gov.it".into(),
+            spid_help_url: "https://www.spid.gov.it/serve-aiuto".into(),
+            cie_info_url: "https://www.cartaidentita.interno.gov.it/".into(),
         }
     }
 }

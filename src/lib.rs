@@ -12,6 +12,7 @@
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`oauth`]: the OpenID Connect provider face; for now its signing keys.
 //! - [`http`]: every route in one list, thin handlers, middleware.
+//! - [`web`]: HTML for people: templates, citizen pages, static assets.
 //! - [`error`]: `ApiError` → RFC 9457 problem+json.
 //! - [`clock`]: the injected clock.
 //! - [`cli`]: the `procura` command line.
@@ -35,6 +36,7 @@ pub mod rate_limit;
 pub mod secret_file;
 pub mod spid;
 pub mod telemetry;
+pub mod web;
 
 use crate::audit::AuditKey;
 use crate::clock::Clock;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub outbox_key: Arc<notify::OutboxKey>,
     /// The SPID service provider, when `spid` is among the login methods.
     pub spid: Option<Arc<spid::ServiceProvider>>,
+    /// The pages' static files (Bootstrap Italia from npm, procura's stylesheet).
+    pub assets: Arc<web::assets::Assets>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -132,6 +136,10 @@ impl AppState {
                 "created a DEVELOPMENT audit HMAC key; set audit.hmac_key in production"
             );
         }
+        let (assets, missing) = web::assets::Assets::load(&config.web.assets_dir);
+        if let Some(m) = missing {
+            tracing::warn!("{m}");
+        }
         let (outbox_key, created) = notify::OutboxKey::load(&config)?;
         if created {
             tracing::warn!(
@@ -175,6 +183,7 @@ impl AppState {
             pin_limiter: Arc::new(RateLimiter::new(config_pin_rate)),
             outbox_key: Arc::new(outbox_key),
             spid,
+            assets: Arc::new(assets),
         })
     }
 }

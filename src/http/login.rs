@@ -4,28 +4,40 @@
 
 use super::browser::{self, BROWSER_COOKIE, SESSION_COOKIE};
 use super::oidc;
-use super::pages::{self, LoginPage, PinChangePage};
+use super::pages::{self, ChangeWhy, LoginInput};
 use crate::AppState;
 use crate::db::{self, DbConn, DbError};
+use crate::login::LoginOutcome;
 use crate::login::pin::{self as pin_login, PinStep};
-use crate::login::{LoginOutcome, Method};
 use crate::oauth::params::Params;
 use crate::oauth::session::{self, BrowserSession, LoginFlow};
 use crate::person::codice_fiscale::CodiceFiscale;
-use crate::pin::credential::{ChangeReason, Lockout, PinError, PinLogin};
+use crate::pin::credential::{self, ChangeReason, Lockout, PinError, PinLogin};
+use crate::web::forms::FormErrors;
+use crate::web::italian;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
-    pages::unavailable(e, "login step")
+fn unavailable(state: &AppState, e: &dyn std::fmt::Display) -> HttpResponse {
+    pages::unavailable(state, e, "login step")
 }
 
-pub(super) fn flow_gone() -> HttpResponse {
+pub(super) fn flow_gone(state: &AppState) -> HttpResponse {
     pages::error_page(
+        state,
         StatusCode::BAD_REQUEST,
         "Pagina di accesso scaduta",
-        "La pagina di accesso è scaduta o è stata aperta in un altro browser.",
+        "La pagina di accesso è scaduta (dopo qualche minuto senza attività) o è stata aperta \
+         in un altro browser. Torna al servizio da cui sei partito e accedi di nuovo, oppure \
+         entra dalla tua area personale.",
     )
+}
+
+/// One error of a login form, on `field` ("" for the summary only).
+fn one_error(field: &str, message: impl Into<String>) -> FormErrors {
+    let mut e = FormErrors::default();
+    e.add(field, message);
+    e
 }
 
 /// The live flow named by `id`, if it belongs to this browser.
@@ -59,55 +71,59 @@ async fn client_name(state: &AppState, client_id: &str) -> String {
         .map_or_else(|| client_id.to_owned(), |c| c.display_name)
 }
 
-/// The SPID identity providers for the login page (`state.spid` exists only when SPID is
-/// a login method).
-fn spid_idps(state: &AppState) -> Vec<(String, String)> {
-    state
-        .spid
-        .as_ref()
-        .map(|sp| sp.registry.list())
-        .unwrap_or_default()
-}
-
 async fn render_login(
     state: &AppState,
     flow: &LoginFlow,
     status: StatusCode,
-    error: Option<&str>,
+    errors: FormErrors,
     codice_fiscale: &str,
 ) -> HttpResponse {
     let name = client_name(state, &flow.client_id).await;
-    let offered = pin_offered(state, flow);
-    let too_weak = if offered || !state.config.login.methods.iter().any(|m| m == "pin") {
-        vec![]
-    } else {
-        vec![Method::Pin.label_it()]
-    };
     pages::login(
+        state,
+        flow,
         status,
-        &LoginPage {
-            flow_id: &flow.id,
-            csrf: &flow.csrf_token,
+        LoginInput {
             client_name: &name,
-            pin_offered: offered,
-            too_weak,
-            error,
+            errors,
             codice_fiscale,
-            spid_idps: spid_idps(state),
         },
     )
 }
 
-fn render_change(flow: &LoginFlow, status: StatusCode, error: Option<&str>) -> HttpResponse {
-    pages::pin_change(
-        status,
-        &PinChangePage {
-            flow_id: &flow.id,
-            csrf: &flow.csrf_token,
-            initial: flow.pending_reason.as_deref() == Some(ChangeReason::Initial.as_str()),
-            error,
-        },
-    )
+/// The PIN change form; an expired PIN's page says its validity (citizen or intermediary).
+async fn render_change(
+    state: &AppState,
+    flow: &LoginFlow,
+    status: StatusCode,
+    errors: FormErrors,
+) -> HttpResponse {
+    let why = if flow.pending_reason.as_deref() == Some(ChangeReason::Initial.as_str()) {
+        ChangeWhy::Initial
+    } else {
+        let holder = match flow
+            .pending_codice_fiscale
+            .as_deref()
+            .and_then(|cf| CodiceFiscale::parse(cf).ok())
+        {
+            Some(cf) => db::run(&state.db, move |c| credential::status(c, &cf))
+                .await
+                .ok()
+                .flatten()
+                .map(|s| s.holder),
+            None => None,
+        };
+        let pin = &state.config.pin;
+        ChangeWhy::Expired {
+            validity_days: if holder.as_deref() == Some(crate::pin::Holder::Intermediario.as_str())
+            {
+                pin.intermediary_validity_days
+            } else {
+                pin.citizen_validity_days
+            },
+        }
+    };
+    pages::pin_change(state, flow, why, status, errors)
 }
 
 /// GET /login?flow=…
@@ -115,11 +131,13 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     let params = Params::parse(req.query_string()).unwrap_or_default();
     match browser_flow(&state, &req, params.get("flow")).await {
         Ok(Some(flow)) if flow.pending_codice_fiscale.is_some() => {
-            render_change(&flow, StatusCode::OK, None)
+            render_change(&state, &flow, StatusCode::OK, FormErrors::default()).await
         }
-        Ok(Some(flow)) => render_login(&state, &flow, StatusCode::OK, None, "").await,
-        Ok(None) => flow_gone(),
-        Err(e) => unavailable(&e),
+        Ok(Some(flow)) => {
+            render_login(&state, &flow, StatusCode::OK, FormErrors::default(), "").await
+        }
+        Ok(None) => flow_gone(&state),
+        Err(e) => unavailable(&state, &e),
     }
 }
 
@@ -135,14 +153,16 @@ async fn form_flow(
         .unwrap_or_default();
     let flow = match browser_flow(state, req, params.get("flow")).await {
         Ok(Some(f)) => f,
-        Ok(None) => return Err(flow_gone()),
-        Err(e) => return Err(unavailable(&e)),
+        Ok(None) => return Err(flow_gone(state)),
+        Err(e) => return Err(unavailable(state, &e)),
     };
     if !params.get("csrf").is_some_and(|t| flow.csrf_matches(t)) {
         return Err(pages::error_page(
+            state,
             StatusCode::FORBIDDEN,
             "Richiesta non valida",
-            "Il modulo inviato non proviene dalla pagina di accesso di INPS.",
+            "Il modulo inviato non proviene dalla pagina di accesso dell'INPS: riapri la \
+             pagina di accesso dal servizio che stavi usando e riprova.",
         ));
     }
     Ok((params, flow))
@@ -164,7 +184,7 @@ pub async fn pin_login(
             &state,
             &flow,
             StatusCode::FORBIDDEN,
-            Some("Questo servizio non accetta l'accesso con PIN."),
+            one_error("", "Questo servizio non accetta l'accesso con il PIN: scegli un altro modo di accesso."),
             typed_cf,
         )
         .await;
@@ -177,10 +197,13 @@ pub async fn pin_login(
             &state,
             &flow,
             StatusCode::TOO_MANY_REQUESTS,
-            Some(&format!(
-                "Troppi tentativi da questo indirizzo. Riprova tra {} secondi.",
-                wait.secs()
-            )),
+            one_error(
+                "",
+                format!(
+                    "Troppi tentativi da questo dispositivo. Riprova tra {}.",
+                    italian::seconds(wait.secs())
+                ),
+            ),
             typed_cf,
         )
         .await;
@@ -197,7 +220,7 @@ pub async fn pin_login(
                 &state,
                 &flow,
                 StatusCode::BAD_REQUEST,
-                Some(&e.to_string()),
+                one_error("codice_fiscale", italian::codice_fiscale_error(&e)),
                 typed_cf,
             )
             .await;
@@ -209,6 +232,27 @@ pub async fn pin_login(
     match pin_login::login(&state, &codice_fiscale, pin, now).await {
         Ok(PinStep::Complete(outcome)) => complete(&state, flow, outcome).await,
         Ok(PinStep::MustChange(reason)) => {
+            // A PIN that cannot reach the level this service asks for (an ordinario PIN where
+            // a dispositivo one is needed) is not worth changing here: say so first.
+            let cf = codice_fiscale.as_str().to_owned();
+            let pin_type = db::run(&state.db, move |c| credential::pin_type(c, &cf)).await;
+            if let (Ok(Some(t)), Some(min)) = (pin_type, flow.acr_min())
+                && !pin_login::level(t).satisfies(min)
+            {
+                return render_login(
+                    &state,
+                    &flow,
+                    StatusCode::FORBIDDEN,
+                    one_error(
+                        "",
+                        "Il tuo PIN è ordinario: questo servizio richiede un PIN dispositivo, \
+                         SPID, CIE o CNS. Puoi convertire il PIN in dispositivo presso una sede \
+                         INPS, oppure accedere in un altro modo.",
+                    ),
+                    codice_fiscale.as_str(),
+                )
+                .await;
+            }
             let (id, cf) = (flow.id.clone(), codice_fiscale.as_str().to_owned());
             match db::run(&state.db, move |c| {
                 session::set_pending_change(c, &id, &cf, reason.as_str())
@@ -221,49 +265,55 @@ pub async fn pin_login(
                         pending_reason: Some(reason.as_str().to_owned()),
                         ..flow
                     };
-                    render_change(&flow, StatusCode::OK, None)
+                    render_change(&state, &flow, StatusCode::OK, FormErrors::default()).await
                 }
-                Err(e) => unavailable(&e),
+                Err(e) => unavailable(&state, &e),
             }
         }
         Ok(PinStep::Refused(refusal)) => {
-            let (status, message) = match refusal {
+            let (status, field, message) = match refusal {
                 PinLogin::Locked { until }
                 | PinLogin::Rejected {
                     lockout: Some(Lockout::Locked { until }),
-                } => (
-                    StatusCode::FORBIDDEN,
-                    {
-                        let minutes = ((until - now).num_seconds() + 59).max(60) / 60;
-                        let unit = if minutes == 1 { "minuto" } else { "minuti" };
-                        format!(
-                            "Il PIN è bloccato per troppi tentativi errati. Riprova tra {minutes} {unit}."
-                        )
-                    },
-                ),
+                } => (StatusCode::FORBIDDEN, "", {
+                    let minutes = ((until - now).num_seconds() + 59).max(60) / 60;
+                    format!(
+                        "Il PIN è bloccato per troppi tentativi errati. Riprova tra {}, \
+                             oppure recupera il PIN con «Hai dimenticato il PIN?».",
+                        italian::minutes(u64::try_from(minutes).unwrap_or(1))
+                    )
+                }),
                 PinLogin::Blocked
                 | PinLogin::Rejected {
                     lockout: Some(Lockout::Blocked),
                 } => (
                     StatusCode::FORBIDDEN,
-                    "Il PIN è bloccato per troppi tentativi errati: recuperalo o richiedine uno nuovo.".to_owned(),
+                    "",
+                    "Il PIN è bloccato per troppi tentativi errati: recuperalo con «Hai \
+                     dimenticato il PIN?» oppure richiedine uno nuovo."
+                        .to_owned(),
                 ),
                 PinLogin::Deactivated => (
                     StatusCode::FORBIDDEN,
-                    "Il PIN è stato disattivato perché non è stato usato entro 6 mesi dal rilascio: richiedine uno nuovo.".to_owned(),
+                    "",
+                    format!(
+                        "Il PIN è stato disattivato perché non è stato usato entro {} dal \
+                         rilascio: richiedine uno nuovo con «Richiedi il PIN».",
+                        italian::days(u64::from(state.config.pin.citizen_validity_days))
+                    ),
                 ),
-                _ => (StatusCode::UNAUTHORIZED, wrong.to_owned()),
+                _ => (StatusCode::UNAUTHORIZED, "pin", wrong.to_owned()),
             };
             render_login(
                 &state,
                 &flow,
                 status,
-                Some(&message),
+                one_error(field, message),
                 codice_fiscale.as_str(),
             )
             .await
         }
-        Err(e) => unavailable(&e),
+        Err(e) => unavailable(&state, &e),
     }
 }
 
@@ -286,7 +336,7 @@ pub async fn pin_change(
             &state,
             &flow,
             StatusCode::BAD_REQUEST,
-            Some("Accedi prima con il tuo PIN."),
+            one_error("", "Accedi prima con il tuo PIN attuale."),
             "",
         )
         .await;
@@ -297,23 +347,41 @@ pub async fn pin_change(
     );
     if new_pin != confirm {
         return render_change(
+            &state,
             &flow,
             StatusCode::BAD_REQUEST,
-            Some("I due PIN inseriti non coincidono."),
-        );
+            one_error(
+                "confirm_pin",
+                "I due PIN inseriti non coincidono: scrivi lo stesso PIN due volte.",
+            ),
+        )
+        .await;
     }
     let now = state.clock.now();
     match pin_login::change_and_complete(&state, &codice_fiscale, new_pin, now).await {
         Ok(outcome) => complete(&state, flow, outcome).await,
         Err(PinError::Rule(v)) => {
-            render_change(&flow, StatusCode::BAD_REQUEST, Some(&v.to_string()))
+            render_change(
+                &state,
+                &flow,
+                StatusCode::BAD_REQUEST,
+                one_error("new_pin", v.to_string()),
+            )
+            .await
         }
-        Err(PinError::SameAsCurrent) => render_change(
-            &flow,
-            StatusCode::BAD_REQUEST,
-            Some("Il nuovo PIN deve essere diverso da quello attuale."),
-        ),
-        Err(e) => unavailable(&e),
+        Err(PinError::SameAsCurrent) => {
+            render_change(
+                &state,
+                &flow,
+                StatusCode::BAD_REQUEST,
+                one_error(
+                    "new_pin",
+                    "Il nuovo PIN deve essere diverso da quello attuale.",
+                ),
+            )
+            .await
+        }
+        Err(e) => unavailable(&state, &e),
     }
 }
 
@@ -349,7 +417,7 @@ pub(super) async fn complete_direct(
     .await;
     match started {
         Ok(cookie) => {
-            let mut resp = pages::logged_in();
+            let mut resp = pages::logged_in(state);
             let _ = resp.add_cookie(&browser::cookie(
                 state,
                 SESSION_COOKIE,
@@ -358,7 +426,7 @@ pub(super) async fn complete_direct(
             ));
             resp
         }
-        Err(e) => unavailable(&e),
+        Err(e) => unavailable(state, &e),
     }
 }
 
@@ -372,10 +440,19 @@ pub(super) async fn complete_with(
     if let Some(min) = flow.acr_min()
         && !outcome.level.satisfies(min)
     {
-        return pages::error_page(
+        return pages::error_page_with(
+            state,
             StatusCode::FORBIDDEN,
             "Livello di sicurezza insufficiente",
-            "Il servizio richiede un accesso più sicuro di quello che hai usato: accedi con SPID, CIE o CNS, oppure con un PIN dispositivo.",
+            &format!(
+                "Il servizio richiede un accesso con {}: quello che hai usato non basta. \
+                 Torna al servizio e accedi in uno di questi modi.",
+                crate::web::login::level_text(min)
+            ),
+            vec![crate::web::Link::new(
+                format!("/login?flow={}", flow.id),
+                "Torna alla pagina di accesso e scegli un altro modo",
+            )],
         );
     }
     let now = state.clock.now();
@@ -396,8 +473,8 @@ pub(super) async fn complete_with(
     .await;
     let (browser_session, cookie) = match started {
         Ok(Some(v)) => v,
-        Ok(None) => return flow_gone(),
-        Err(e) => return unavailable(&e),
+        Ok(None) => return flow_gone(state),
+        Err(e) => return unavailable(state, &e),
     };
     let pending = flow.request();
     match oidc::issue_code(state, browser_session, pending.clone()).await {
@@ -411,6 +488,6 @@ pub(super) async fn complete_with(
             ));
             resp.finish()
         }
-        Err(e) => unavailable(&e),
+        Err(e) => unavailable(state, &e),
     }
 }

@@ -43,7 +43,7 @@ macro_rules! routes {
                 cfg.service(
                     web::resource($path)
                         $( .route(route_for(Method::$method).to($handler)) )+
-                        .default_service(web::to(|| problems::method_not_allowed(&[ $( stringify!($method) ),+ ]))),
+                        .default_service(web::to(|req: actix_web::HttpRequest| problems::method_not_allowed(req, &[ $( stringify!($method) ),+ ]))),
                 );
             )*
         }
@@ -66,8 +66,24 @@ routes! {
     "/logout" => { GET: oidc::logout, POST: oidc::logout },
     // Login page and methods
     "/login" => { GET: login::page },
-    "/pin/login" => { POST: login::pin_login },
-    "/pin/change" => { POST: login::pin_change },
+    "/pin/login" => { GET: crate::web::pin_self::login_form_reopened, POST: login::pin_login },
+    "/pin/change" => { GET: crate::web::pin_self::login_form_reopened, POST: login::pin_change },
+    // Citizen pages (HTML): the personal area, PIN self-service, delegations, acting for
+    "/" => { GET: crate::web::area::landing },
+    "/static/{file}" => { GET: crate::web::asset },
+    "/uscita" => { GET: crate::web::area::logout_outcome },
+    "/area-personale" => { GET: crate::web::area::home },
+    "/area-personale/accesso" => { GET: crate::web::area::callback },
+    "/area-personale/pin" => { GET: crate::web::pin_self::revoke_form, POST: crate::web::pin_self::revoke_submit },
+    "/area-personale/deleghe" => { GET: crate::web::delegations::show, POST: crate::web::delegations::register },
+    "/area-personale/deleghe/minore" => { POST: crate::web::delegations::register_minor },
+    "/area-personale/deleghe/{id}/revoca" => { POST: crate::web::delegations::revoke },
+    "/area-personale/deleghe/{id}/rinuncia" => { POST: crate::web::delegations::renounce },
+    "/agisci-per-conto-di" => { GET: crate::web::acting::show, POST: crate::web::acting::choose },
+    "/pin/richiesta" => { GET: crate::web::pin_self::request_form, POST: crate::web::pin_self::request_submit },
+    "/pin/richiesta/esito" => { GET: crate::web::pin_self::request_result },
+    "/pin/recupero" => { GET: crate::web::pin_self::recovery_form, POST: crate::web::pin_self::recovery_submit },
+    "/pin/recupero/esito" => { GET: crate::web::pin_self::recovery_result },
     // SPID service provider
     "/spid/metadata" => { GET: spid::metadata },
     "/spid/login" => { GET: spid::login },

@@ -6,7 +6,7 @@
 //! and `state` from /authorize once the client is known, and Italian pages otherwise.
 
 use super::browser::{self, BROWSER_COOKIE, SESSION_COOKIE};
-use super::pages;
+use super::pages::{self, LogoutProblem};
 use crate::AppState;
 use crate::db::{self, DbError};
 use crate::login::Level;
@@ -220,7 +220,7 @@ pub async fn authorize(
 ) -> HttpResponse {
     match authorize_inner(&state, &req, &body).await {
         Ok(r) => r,
-        Err(e) => pages::unavailable(&e, "authorization request"),
+        Err(e) => pages::unavailable(&state, &e, "authorization request"),
     }
 }
 
@@ -231,9 +231,11 @@ async fn authorize_inner(
 ) -> Result<HttpResponse, DbError> {
     let Some(params) = page_params(req, body) else {
         return Ok(pages::error_page(
+            state,
             StatusCode::BAD_REQUEST,
             "Richiesta non valida",
-            "La richiesta di accesso non è leggibile.",
+            "La richiesta di accesso inviata dal servizio non è leggibile. Torna al servizio \
+             da cui sei partito e riprova.",
         ));
     };
     let client = match params.get("client_id") {
@@ -247,9 +249,13 @@ async fn authorize_inner(
         Ok(r) => r,
         Err(AuthorizeError::Page(message)) => {
             return Ok(pages::error_page(
+                state,
                 StatusCode::BAD_REQUEST,
                 "Richiesta di accesso non valida",
-                &message,
+                &format!(
+                    "{message} Il problema è del servizio da cui sei partito, non tuo: riprova \
+                     più tardi o segnalalo a chi gestisce quel servizio."
+                ),
             ));
         }
         Err(AuthorizeError::Redirect(e)) => {
@@ -863,6 +869,34 @@ async fn revoke_inner(
 // ---------------------------------------------------------------------------------------
 // RP-initiated logout
 
+/// A logout request that cannot be honoured as asked (unreadable, a bad `id_token_hint`, an
+/// unregistered `post_logout_redirect_uri`): the browser's session ends all the same — on a
+/// shared computer the person asked to leave — and the page says why they were not taken
+/// back. A SPID session also ends at the IdP, whose answer comes back to that page.
+async fn failed_logout(
+    state: &AppState,
+    req: &HttpRequest,
+    problem: LogoutProblem,
+) -> Result<HttpResponse, DbError> {
+    let now = state.clock.now();
+    let session = match browser::read(req, SESSION_COOKIE) {
+        Some(cookie) => db::run(&state.db, move |c| session::find_session(c, &cookie, now)).await?,
+        None => None,
+    };
+    let Some(s) = session else {
+        return Ok(pages::logout_failed(state, problem, false));
+    };
+    let id = s.id.clone();
+    db::run(&state.db, move |c| session::end_session(c, &id, now)).await?;
+    let outcome = format!("/uscita?esito={}", problem.code());
+    if let Some(resp) = super::spid::single_logout(state, &s.id, Some(outcome)).await {
+        return Ok(resp);
+    }
+    let mut resp = pages::logout_failed(state, problem, true);
+    let _ = resp.add_cookie(&browser::removal(state, SESSION_COOKIE));
+    Ok(resp)
+}
+
 pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -870,7 +904,7 @@ pub async fn logout(
 ) -> HttpResponse {
     match logout_inner(&state, &req, &body).await {
         Ok(r) => r,
-        Err(e) => pages::unavailable(&e, "logout"),
+        Err(e) => pages::unavailable(&state, &e, "logout"),
     }
 }
 
@@ -879,15 +913,8 @@ async fn logout_inner(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<HttpResponse, DbError> {
-    let bad = |m: &str| {
-        Ok(pages::error_page(
-            StatusCode::BAD_REQUEST,
-            "Richiesta di uscita non valida",
-            m,
-        ))
-    };
     let Some(params) = page_params(req, body) else {
-        return bad("La richiesta di uscita non è leggibile.");
+        return failed_logout(state, req, LogoutProblem::Unreadable).await;
     };
     let now = state.clock.now();
     let hint = match params.get("id_token_hint") {
@@ -903,9 +930,7 @@ async fn logout_inner(
             };
             match jwt::verify::<IdTokenClaims>(&state.keys, t, &expect) {
                 Ok(c) => Some(c),
-                Err(_) => {
-                    return bad("Il servizio ha inviato un'indicazione di accesso non valida.");
-                }
+                Err(_) => return failed_logout(state, req, LogoutProblem::BadHint).await,
             }
         }
     };
@@ -916,19 +941,17 @@ async fn logout_inner(
     if let (Some(h), Some(id)) = (&hint, params.get("client_id"))
         && h.aud != id
     {
-        return bad("L'indicazione di accesso non appartiene al servizio indicato.");
+        return failed_logout(state, req, LogoutProblem::HintOfOtherService).await;
     }
     let redirect = match params.get("post_logout_redirect_uri") {
         None => None,
         Some(uri) => {
             let Some(id) = client_id.clone() else {
-                return bad("Manca l'indicazione del servizio a cui tornare.");
+                return failed_logout(state, req, LogoutProblem::NoService).await;
             };
             let client = db::run(&state.db, move |c| client::find(c, &id)).await?;
             if !client.is_some_and(|c| c.has_post_logout_redirect_uri(uri)) {
-                return bad(
-                    "L'indirizzo a cui tornare dopo l'uscita non è registrato per questo servizio.",
-                );
+                return failed_logout(state, req, LogoutProblem::UnregisteredReturn).await;
             }
             let mut q = Vec::new();
             if let Some(s) = params.get("state") {
@@ -949,7 +972,7 @@ async fn logout_inner(
     let done = |state: &AppState| {
         let mut resp = match &redirect {
             Some(uri) => browser::see_other(uri).finish(),
-            None => pages::logged_out(),
+            None => pages::logged_out(state),
         };
         let _ = resp.add_cookie(&browser::removal(state, SESSION_COOKIE));
         resp
@@ -970,6 +993,7 @@ async fn logout_inner(
         (Some(s), None) if confirmed => {
             if !params.get("csrf").is_some_and(|t| s.csrf_matches(t)) {
                 return Ok(pages::error_page(
+                    state,
                     StatusCode::FORBIDDEN,
                     "Richiesta di uscita non valida",
                     "La conferma di uscita non proviene da questa pagina.",
@@ -990,7 +1014,7 @@ async fn logout_inner(
                     carried.push((k, v));
                 }
             }
-            Ok(pages::logout_confirm(&s.csrf_token, &carried))
+            Ok(pages::logout_confirm(state, &s.csrf_token, &carried))
         }
         (None, None) => Ok(done(state)),
     }

@@ -214,8 +214,8 @@ fn limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
             let mut e = ApiError::new(
                 ProblemKind::TooManyRequests,
                 format!(
-                    "Troppe richieste da questo indirizzo. Riprova tra {} secondi.",
-                    wait.secs()
+                    "Troppe richieste da questo dispositivo. Riprova tra {}.",
+                    crate::web::italian::seconds(wait.secs())
                 ),
             );
             e.retry_after = Some(u32::try_from(wait.secs()).unwrap_or(u32::MAX));

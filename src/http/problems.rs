@@ -143,14 +143,28 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
+/// The application's state, for the HTML answers (always present in a running app).
+fn state_of(req: &HttpRequest) -> Option<web::Data<crate::AppState>> {
+    req.app_data::<web::Data<crate::AppState>>().cloned()
+}
+
+/// No route: a page for a browser navigation outside the APIs, a problem otherwise.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if crate::web::errors::wants_page(&req)
+        && let Some(state) = state_of(&req)
+    {
+        return Ok(crate::web::errors::not_found_page(&state));
+    }
     Err(ApiError::not_found(format!(
         "No resource at {}.",
         req.path()
     )))
 }
 
+/// A method the resource does not take: a page for a browser navigation outside the APIs
+/// (e.g. reloading the address a form posted to), a problem with `Allow` otherwise.
 pub async fn method_not_allowed(
+    req: HttpRequest,
     allowed: &'static [&'static str],
 ) -> Result<HttpResponse, ApiError> {
     // GET resources answer HEAD as well (see `http::route_for`).
@@ -165,6 +179,11 @@ pub async fn method_not_allowed(
         })
         .collect::<Vec<_>>()
         .join(", ");
+    if crate::web::errors::wants_page(&req)
+        && let Some(state) = state_of(&req)
+    {
+        return Ok(crate::web::errors::wrong_method_page(&state, &req, &allow));
+    }
     let mut e = ApiError::new(
         ProblemKind::MethodNotAllowed,
         format!("This resource accepts only {allow}."),

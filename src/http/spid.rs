@@ -32,16 +32,17 @@ const SPID_COOKIE: &str = "procura_spid";
 /// Attributes without which a SPID login cannot become a procura login.
 const REQUIRED_ATTRIBUTES: &[&str] = &["fiscalNumber"];
 
-fn not_enabled() -> HttpResponse {
+fn not_enabled(state: &AppState) -> HttpResponse {
     pages::error_page(
+        state,
         StatusCode::NOT_FOUND,
         "Accesso con SPID non disponibile",
         "L'accesso con SPID non è attivo su questo servizio.",
     )
 }
 
-fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
-    pages::unavailable(e, "SPID step")
+fn unavailable(state: &AppState, e: &dyn std::fmt::Display) -> HttpResponse {
+    pages::unavailable(state, e, "SPID step")
 }
 
 /// The cookie of the SPID binding: the IdP posts the Response cross-site, so under TLS it
@@ -92,6 +93,7 @@ async fn sign(
 /// Sends the browser to the IdP: exactly 302 for HTTP-Redirect (spid-sp-test and some IdPs
 /// refuse 303), an auto-submitting form for HTTP-POST.
 fn deliver(
+    state: &AppState,
     outgoing: Outgoing,
     destination: &str,
     param: dsig::RedirectParam,
@@ -112,7 +114,7 @@ fn deliver(
             if let Some(r) = relay_state {
                 fields.push(("RelayState", r));
             }
-            pages::auto_post(destination, &fields)
+            pages::auto_post(state, destination, &fields)
         }
     }
 }
@@ -124,7 +126,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             .insert_header((header::CONTENT_TYPE, "application/samlmetadata+xml"))
             .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
             .body(sp.metadata.clone()),
-        None => not_enabled(),
+        None => not_enabled(&state),
     }
 }
 
@@ -133,11 +135,12 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 /// (its `acr_values` set the SPID level); without, it is a login at procura itself.
 pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let Some(sp) = state.spid.clone() else {
-        return not_enabled();
+        return not_enabled(&state);
     };
     let params = Params::parse(req.query_string()).unwrap_or_default();
     let Some(idp) = params.get("idp").and_then(|id| sp.registry.find(id)) else {
         return pages::error_page(
+            &state,
             StatusCode::BAD_REQUEST,
             "Gestore di identità sconosciuto",
             "Il gestore di identità SPID scelto non è tra quelli riconosciuti. Torna alla pagina di accesso e scegline un altro.",
@@ -147,8 +150,8 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         None => None,
         Some(id) => match login_pages::browser_flow(&state, &req, Some(id)).await {
             Ok(Some(f)) => Some(f),
-            Ok(None) => return login_pages::flow_gone(),
-            Err(e) => return unavailable(&e),
+            Ok(None) => return login_pages::flow_gone(&state),
+            Err(e) => return unavailable(&state, &e),
         },
     };
     let level = authn_request::spid_level(
@@ -157,6 +160,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     );
     let Some((binding, sso)) = idp.sso_for(state.config.spid.binding) else {
         return pages::error_page(
+            &state,
             StatusCode::BAD_GATEWAY,
             "Gestore di identità non disponibile",
             "Il gestore di identità scelto non indica dove inviare la richiesta di accesso. Scegline un altro.",
@@ -181,7 +185,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         Some(c) => c,
         None => match token_hash::new_token() {
             Ok(t) => t,
-            Err(e) => return unavailable(&e),
+            Err(e) => return unavailable(&state, &e),
         },
     };
     let row = OutstandingRequest {
@@ -198,35 +202,31 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         consumed_at: None,
     };
     if let Err(e) = db::run(&state.db, move |c| store::insert_request(c, &row)).await {
-        return unavailable(&e);
+        return unavailable(&state, &e);
     }
     let param = dsig::RedirectParam::SamlRequest;
     match sign(sp, binding, param, xml, Some(relay_state.clone())).await {
         Ok(outgoing) => {
-            let mut resp = deliver(outgoing, &destination, param, Some(&relay_state));
+            let mut resp = deliver(&state, outgoing, &destination, param, Some(&relay_state));
             let _ = resp.add_cookie(&binding_cookie(&state, cookie));
             resp
         }
-        Err(e) => unavailable(&e),
+        Err(e) => unavailable(&state, &e),
     }
 }
 
 /// A refused Response: the courtesy page, never a 200 (spid-sp-test judges by status).
-fn refused(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    pages::error_page(status, title, message)
+fn refused(state: &AppState, status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    pages::error_page(state, status, title, message)
 }
 
 /// The page for a Response that failed a check: AgID's message for the user anomalies
 /// (ErrorCode nr19–nr30), a generic one otherwise.
-fn rejected_page(error: &ResponseError) -> HttpResponse {
+fn rejected_page(state: &AppState, error: &ResponseError) -> HttpResponse {
     match error.spid_error_code() {
-        Some(code) => {
-            let message = response::courtesy_message_it(code).unwrap_or(
-                "Il gestore di identità non ha completato l'autenticazione. Riprova ad accedere.",
-            );
-            refused(StatusCode::FORBIDDEN, "Accesso non riuscito", message)
-        }
+        Some(code) => pages::spid_anomaly(state, Some(code)),
         None => refused(
+            state,
             StatusCode::BAD_REQUEST,
             "Accesso non riuscito",
             "La risposta del gestore di identità non è valida. Riprova ad accedere; se il problema continua, scegli un altro gestore.",
@@ -241,7 +241,7 @@ fn audit_event(outcome: Outcome, detail: serde_json::Value) -> Event {
 /// POST /spid/acs: the assertion consumer.
 pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let Some(sp) = state.spid.clone() else {
-        return not_enabled();
+        return not_enabled(&state);
     };
     let form = std::str::from_utf8(&body)
         .ok()
@@ -249,6 +249,7 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         .unwrap_or_default();
     let Some(saml) = form.get("SAMLResponse").map(str::to_owned) else {
         return refused(
+            &state,
             StatusCode::BAD_REQUEST,
             "Risposta di accesso mancante",
             "Non è arrivata alcuna risposta dal gestore di identità. Riprova ad accedere.",
@@ -267,9 +268,9 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
                 reason = e.code(),
                 "SPID response refused before matching a request"
             );
-            return rejected_page(&e);
+            return rejected_page(&state, &e);
         }
-        Err(e) => return unavailable(&e),
+        Err(e) => return unavailable(&state, &e),
     };
     let now = state.clock.now();
     let found = {
@@ -280,12 +281,13 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         Ok(Some(r)) => r,
         Ok(None) => {
             return refused(
+                &state,
                 StatusCode::BAD_REQUEST,
                 "Accesso scaduto o già concluso",
                 "La risposta del gestore di identità non corrisponde a un accesso in corso: potrebbe essere scaduta o già usata. Riprova ad accedere.",
             );
         }
-        Err(e) => return unavailable(&e),
+        Err(e) => return unavailable(&state, &e),
     };
     let same_browser = browser::read(&req, SPID_COOKIE).is_some_and(|c| {
         token_hash::eq(
@@ -308,8 +310,9 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         Err((reason, error)) => {
             spend_refused(&state, &request, reason).await;
             match error {
-                Some(e) => rejected_page(&e),
+                Some(e) => rejected_page(&state, &e),
                 None => refused(
+                    &state,
                     StatusCode::FORBIDDEN,
                     "Accesso non riuscito",
                     "La risposta di accesso è arrivata a un browser diverso da quello che ha iniziato l'accesso. Riprova dallo stesso browser.",
@@ -400,6 +403,7 @@ async fn accepted(state: &AppState, request: OutstandingRequest, login: SpidLogi
     let Ok(codice_fiscale) = CodiceFiscale::parse(&login.codice_fiscale) else {
         spend_refused(state, &request, "fiscal_number").await;
         return refused(
+            state,
             StatusCode::BAD_REQUEST,
             "Codice fiscale non valido",
             "Il gestore di identità ha indicato un codice fiscale non valido. Rivolgiti al tuo gestore di identità.",
@@ -441,12 +445,13 @@ async fn accepted(state: &AppState, request: OutstandingRequest, login: SpidLogi
         Ok(true) => {}
         Ok(false) => {
             return refused(
+                state,
                 StatusCode::FORBIDDEN,
                 "Accesso già concluso",
                 "Questa risposta di accesso è già stata usata. Riprova ad accedere.",
             );
         }
-        Err(e) => return unavailable(&e),
+        Err(e) => return unavailable(state, &e),
     }
     tracing::info!(cf = %codice_fiscale.masked(), level = login.level.uri(), "SPID login");
     let outcome = LoginOutcome {
@@ -478,8 +483,8 @@ async fn accepted(state: &AppState, request: OutstandingRequest, login: SpidLogi
     let flow = db::run(&state.db, move |c| session::find_flow(c, &flow_id, now)).await;
     match flow {
         Ok(Some(flow)) => login_pages::complete_with(state, flow, outcome, Some(step)).await,
-        Ok(None) => login_pages::flow_gone(),
-        Err(e) => unavailable(&e),
+        Ok(None) => login_pages::flow_gone(state),
+        Err(e) => unavailable(state, &e),
     }
 }
 
@@ -557,7 +562,7 @@ fn read_slo(sp: &ServiceProvider, get: bool, raw: &str, max: usize) -> Result<Fr
 /// to procura's own request.
 pub async fn slo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let Some(sp) = state.spid.clone() else {
-        return not_enabled();
+        return not_enabled(&state);
     };
     let get = req.method() == actix_web::http::Method::GET;
     let raw = if get {
@@ -580,12 +585,13 @@ pub async fn slo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         Ok(Err(e)) => {
             tracing::info!(error = %e, "SPID logout message refused");
             refused(
+                &state,
                 StatusCode::BAD_REQUEST,
                 "Richiesta di uscita non valida",
                 "Il messaggio di uscita ricevuto dal gestore di identità non è valido.",
             )
         }
-        Err(e) => unavailable(&e),
+        Err(e) => unavailable(&state, &e),
     }
 }
 
@@ -621,10 +627,10 @@ async fn idp_initiated(
         .await
     };
     if let Err(e) = ended {
-        return unavailable(&e);
+        return unavailable(state, &e);
     }
     let Some((binding, endpoint)) = idp.slo_for(state.config.spid.binding) else {
-        return pages::logged_out();
+        return pages::logged_out(state);
     };
     let destination = endpoint
         .response_location
@@ -642,8 +648,8 @@ async fn idp_initiated(
     .to_xml();
     let param = dsig::RedirectParam::SamlResponse;
     match sign(sp, binding, param, xml, relay_state.clone()).await {
-        Ok(outgoing) => deliver(outgoing, &destination, param, relay_state.as_deref()),
-        Err(e) => unavailable(&e),
+        Ok(outgoing) => deliver(state, outgoing, &destination, param, relay_state.as_deref()),
+        Err(e) => unavailable(state, &e),
     }
 }
 
@@ -661,15 +667,16 @@ async fn logout_answered(
             }
             match pending.return_to {
                 Some(to) => browser::see_other(&to).finish(),
-                None => pages::logged_out(),
+                None => pages::logged_out(state),
             }
         }
         Ok(None) => refused(
+            state,
             StatusCode::BAD_REQUEST,
             "Richiesta di uscita non valida",
             "La risposta del gestore di identità non corrisponde a un'uscita in corso.",
         ),
-        Err(e) => unavailable(&e),
+        Err(e) => unavailable(state, &e),
     }
 }
 
@@ -717,7 +724,7 @@ pub(super) async fn single_logout(
     let relay_state = uuid::Uuid::new_v4().simple().to_string();
     match sign(sp, binding, param, xml, Some(relay_state.clone())).await {
         Ok(outgoing) => {
-            let mut resp = deliver(outgoing, &destination, param, Some(&relay_state));
+            let mut resp = deliver(state, outgoing, &destination, param, Some(&relay_state));
             let _ = resp.add_cookie(&browser::removal(state, SESSION_COOKIE));
             Some(resp)
         }

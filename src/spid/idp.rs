@@ -45,6 +45,9 @@ pub struct IdentityProvider {
     pub signing_keys: Vec<VerifyingKey>,
     pub want_authn_requests_signed: bool,
     pub valid_until: Option<DateTime<Utc>>,
+    /// The IdP's logo for the login button (`mdui:Logo`): an `https:` URL or a `data:image/`
+    /// URI, when the metadata has one.
+    pub logo: Option<String>,
 }
 
 impl IdentityProvider {
@@ -237,6 +240,33 @@ fn identity_provider(
             Some("true" | "1")
         ),
         valid_until: until,
+        logo: logo(entity, sso),
+    })
+}
+
+/// The MDUI namespace of `mdui:UIInfo` (SAML V2.0 Metadata Extensions for Login and
+/// Discovery User Interface).
+const MDUI: &str = "urn:oasis:names:tc:SAML:metadata:ui";
+/// Longest logo accepted (a `data:` URI carries the whole image).
+const MAX_LOGO_CHARS: usize = 64 * 1024;
+
+/// The first usable `mdui:Logo` of the IDPSSODescriptor, else of the entity: an `https:` URL
+/// or a PNG/SVG/JPEG `data:` URI (shown in an `<img>`, where an SVG runs no script).
+fn logo(entity: Node<'_, '_>, sso: Node<'_, '_>) -> Option<String> {
+    let usable = |text: String| {
+        let t = text.trim();
+        let ok = t.len() <= MAX_LOGO_CHARS
+            && !t.chars().any(|c| c.is_whitespace() || c == '"' || c == '<')
+            && (t.starts_with("https://")
+                || t.starts_with("data:image/png;base64,")
+                || t.starts_with("data:image/svg+xml;base64,")
+                || t.starts_with("data:image/jpeg;base64,"));
+        ok.then(|| t.to_owned())
+    };
+    [sso, entity].into_iter().find_map(|scope| {
+        let extensions = xml::child(scope, ns::MD, "Extensions")?;
+        let info = xml::child(extensions, MDUI, "UIInfo")?;
+        xml::children(info, MDUI, "Logo").find_map(|l| usable(xml::text(l)))
     })
 }
 

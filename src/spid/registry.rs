@@ -355,6 +355,11 @@ impl IdpRegistry {
         self.snapshot().by_id.get(entity_id).cloned()
     }
 
+    /// Every IdP (in no particular order: the login button shuffles them).
+    pub fn idps(&self) -> Vec<Arc<IdentityProvider>> {
+        self.snapshot().by_id.values().cloned().collect()
+    }
+
     /// (entity ID, display name) of every IdP, sorted by name.
     pub fn list(&self) -> Vec<(String, String)> {
         self.snapshot().listing.clone()

@@ -55,7 +55,7 @@ async fn a_frontend_logs_a_citizen_in_with_an_initial_pin_and_out_again() {
     // The browser: login page, the 16-character PIN, then the forced change.
     let browser = browser();
     let (_, page) = open_login_page(&browser, &base, auth_url.as_str()).await;
-    assert!(page.contains("Servizio myinps-web") && page.contains("<label for=\"pin\">"));
+    assert!(page.contains("Servizio myinps-web") && page.contains("<label for=\"f-pin\">"));
     let resp = post_form(
         &browser,
         &base,

@@ -308,11 +308,19 @@ fn every_operation_has_a_unique_id_and_documents_a_problem_json_4xx() {
                 let own = format.own_media().filter(|_| code != "405");
                 let allowed =
                     |m: &String| m == PROBLEM_JSON || own.is_some_and(|own| essence(m) == own);
-                if media.len() != 1 || !allowed(&media[0]) {
+                // A 405 is the router's problem; a browser navigation outside the APIs gets
+                // the same answer as a page (both documented together).
+                let router_405 = code == "405"
+                    && media.first().is_some_and(|m| m == PROBLEM_JSON)
+                    && media.iter().skip(1).all(|m| essence(m) == HTML)
+                    && media.len() <= 2;
+                if !router_405 && (media.len() != 1 || !allowed(&media[0])) {
                     let expected = match own {
                         Some(own) => format!("{own} or {PROBLEM_JSON}, one of them"),
                         None if code == "405" => {
-                            format!("{PROBLEM_JSON} only (the router answers every 405)")
+                            format!(
+                                "{PROBLEM_JSON} (the router answers every 405), and {HTML} for browsers"
+                            )
                         }
                         None => format!("{PROBLEM_JSON} only"),
                     };

@@ -21,8 +21,8 @@ use std::net::TcpListener;
 
 const SCOPE: &str = "openid inps:read";
 const LOCKED: &str = "Il PIN è bloccato per troppi tentativi errati. Riprova tra";
-const BLOCKED: &str =
-    "Il PIN è bloccato per troppi tentativi errati: recuperalo o richiedine uno nuovo.";
+const BLOCKED: &str = "Il PIN è bloccato per troppi tentativi errati: recuperalo con «Hai \
+     dimenticato il PIN?» oppure richiedine uno nuovo.";
 const WRONG_MESSAGE: &str = "Codice fiscale o PIN non corretti.";
 
 /// A live app like [`LiveApp::spawn`], with the configuration changed by `adjust` first.
@@ -124,23 +124,52 @@ async fn post_raw(
         .unwrap()
 }
 
-/// The message in a page's error box, if any.
-fn error_text(html: &str) -> Option<String> {
-    let marker = "<div class=\"error\" role=\"alert\" id=\"errore\"><p>";
-    let start = html.find(marker)? + marker.len();
-    let end = html[start..].find("</p>")? + start;
-    Some(html[start..end].replace("&#39;", "'").replace("&amp;", "&"))
+/// The text of an HTML fragment: tags dropped, entities of the templates decoded, spaces
+/// collapsed.
+pub fn plain_text(fragment: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in fragment.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The message of an error page (`<p role="alert">`).
-fn alert_text(html: &str) -> String {
-    let marker = "<p role=\"alert\">";
+/// The messages in a form page's error summary (`id="errori"`), if any, one per line.
+pub fn error_text(html: &str) -> Option<String> {
+    let start = html.find("id=\"errori\"")?;
+    let list = html[start..].find("<ul>")? + start + 4;
+    let end = html[list..].find("</ul>")? + list;
+    let items: Vec<String> = html[list..end]
+        .split("</li>")
+        .map(plain_text)
+        .filter(|t| !t.is_empty())
+        .collect();
+    Some(items.join("\n"))
+}
+
+/// The message of an error page (its alert box, `id="messaggio"`).
+pub fn alert_text(html: &str) -> String {
     let start = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no alert in {html}"))
-        + marker.len();
-    let end = html[start..].find("</p>").unwrap() + start;
-    html[start..end].to_owned()
+        .find("id=\"messaggio\"")
+        .unwrap_or_else(|| panic!("no alert in {html}"));
+    let open = html[start..].find('>').unwrap() + start + 1;
+    let end = html[open..].find("</div>").unwrap() + open;
+    plain_text(&html[open..end])
 }
 
 /// Every PIN the helpers below use as a wrong guess: distinct, never the right one.
@@ -243,7 +272,7 @@ async fn the_login_page_is_italian_labelled_and_without_scripts() {
     assert!(page.contains("Accedi ai servizi INPS"), "{page}");
     assert!(!page.to_lowercase().contains("<script"), "{page}");
     assert!(
-        page.contains("<form method=\"post\" action=\"/pin/login\">"),
+        page.contains("<form method=\"post\" action=\"/pin/login?flow="),
         "the PIN form is offered: {page}"
     );
     // The flow and the CSRF token travel as hidden fields.
@@ -258,7 +287,7 @@ async fn the_login_page_is_italian_labelled_and_without_scripts() {
     assert_ne!(csrf, flow);
     // Every visible input has a label pointing at it.
     let labelled = assert_inputs_labelled(&page);
-    assert_eq!(labelled, ["codice_fiscale", "pin"]);
+    assert_eq!(labelled, ["f-codice_fiscale", "f-pin"]);
 }
 
 /// Asserts every non-hidden `<input>` has an id named by a `<label for=…>`; returns the ids.
@@ -471,10 +500,13 @@ async fn a_malformed_codice_fiscale_gets_400_with_the_reason_in_italian() {
     for (typed, reason) in [
         (
             &mario.as_str()[..15],
-            "il codice fiscale deve avere 16 caratteri (ne ha 15)",
+            "Il codice fiscale ha 16 caratteri: ne hai scritti 15.",
         ),
-        (&wrong_check[..], "carattere di controllo errato"),
-        ("12345678901", "partita IVA"),
+        (
+            &wrong_check[..],
+            "l'ultimo carattere non corrisponde agli altri",
+        ),
+        ("12345678901", "11 cifre (una partita IVA"),
     ] {
         let (status, _, body) = pin_login(&live, &at, typed, PERSONAL_PIN).await;
         assert_eq!(status, 400, "{typed}: {body}");
@@ -507,7 +539,9 @@ async fn wrong_pins_lock_for_15_then_30_minutes_and_20_block_the_pin() {
     assert_eq!(status, 403, "{body}");
     assert_eq!(
         error_text(&body).as_deref(),
-        Some(&*format!("{LOCKED} 15 minuti."))
+        Some(&*format!(
+            "{LOCKED} 15 minuti, oppure recupera il PIN con «Hai dimenticato il PIN?»."
+        ))
     );
     let s = credential_state(app, &mario).await;
     assert_eq!((s.failures, s.locks), (5, 1));
@@ -542,7 +576,9 @@ async fn wrong_pins_lock_for_15_then_30_minutes_and_20_block_the_pin() {
     assert_eq!(statuses, [401, 401, 401, 401, 403]);
     assert_eq!(
         error_text(&answers[4].1).as_deref(),
-        Some(&*format!("{LOCKED} 15 minuti."))
+        Some(&*format!(
+            "{LOCKED} 15 minuti, oppure recupera il PIN con «Hai dimenticato il PIN?»."
+        ))
     );
     let s = credential_state(app, &mario).await;
     assert_eq!((s.failures, s.locks), (5, 1));
@@ -556,7 +592,9 @@ async fn wrong_pins_lock_for_15_then_30_minutes_and_20_block_the_pin() {
     assert_eq!(statuses, [401, 401, 401, 401, 403]);
     assert_eq!(
         error_text(&answers[4].1).as_deref(),
-        Some(&*format!("{LOCKED} 30 minuti."))
+        Some(&*format!(
+            "{LOCKED} 30 minuti, oppure recupera il PIN con «Hai dimenticato il PIN?»."
+        ))
     );
     let s = credential_state(app, &mario).await;
     assert_eq!((s.failures, s.locks), (10, 2));
@@ -731,7 +769,7 @@ async fn the_initial_pin_leads_to_a_change_that_follows_the_rules() {
     assert_eq!(resp.status(), 400);
     assert_eq!(
         error_text(&resp.text().await.unwrap()).as_deref(),
-        Some("Accedi prima con il tuo PIN.")
+        Some("Accedi prima con il tuo PIN attuale.")
     );
 
     let (status, headers, change) = pin_login(&live, &at, mario.as_str(), INITIAL_PIN).await;
@@ -743,7 +781,10 @@ async fn the_initial_pin_leads_to_a_change_that_follows_the_rules() {
     );
     assert!(change.contains("16 caratteri"), "{change}");
     assert!(change.contains("<html lang=\"it\">") && !change.contains("<script"));
-    assert_eq!(assert_inputs_labelled(&change), ["new_pin", "confirm_pin"]);
+    assert_eq!(
+        assert_inputs_labelled(&change),
+        ["f-new_pin", "f-confirm_pin"]
+    );
     // Reloading the page shows the change form again, not the PIN form.
     let reloaded = at.browser.get(&at.url).send().await.unwrap();
     assert!(
@@ -751,14 +792,18 @@ async fn the_initial_pin_leads_to_a_change_that_follows_the_rules() {
             .text()
             .await
             .unwrap()
-            .contains("action=\"/pin/change\"")
+            .contains("action=\"/pin/change?")
     );
 
     let given_name_pin = "MARIO123";
     let family_name_pin = "7ROSSI42";
     let cf_window = &mario.as_str()[4..12];
     for (new, confirm, message) in [
-        ("H4K8N2P6", "H4K8N2P7", "I due PIN inseriti non coincidono."),
+        (
+            "H4K8N2P6",
+            "H4K8N2P7",
+            "I due PIN inseriti non coincidono: scrivi lo stesso PIN due volte.",
+        ),
         (
             "A1B2C3",
             "A1B2C3",
@@ -796,7 +841,7 @@ async fn the_initial_pin_leads_to_a_change_that_follows_the_rules() {
         assert_eq!(resp.status(), 400, "{new}/{confirm}");
         let body = resp.text().await.unwrap();
         assert_eq!(error_text(&body).as_deref(), Some(message), "{new}");
-        assert!(body.contains("action=\"/pin/change\""), "{body}");
+        assert!(body.contains("action=\"/pin/change?"), "{body}");
     }
     // Nothing changed yet.
     assert!(credential_state(&live.app, &mario).await.initial);
@@ -922,11 +967,11 @@ async fn an_initial_pin_never_used_for_180_days_is_deactivated() {
     assert!(headers.get("location").is_none());
     let message = error_text(&body).unwrap();
     assert!(message.contains("disattivato"), "{message}");
-    assert!(!body.contains("action=\"/pin/change\""));
+    assert!(!body.contains("action=\"/pin/change?"));
     // Luigi's was used, so it is only expired: the change form.
     let (status, _, body) = pin_login(&live, &at, luigi.as_str(), INITIAL_PIN).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("action=\"/pin/change\""), "{body}");
+    assert!(body.contains("action=\"/pin/change?"), "{body}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -45,11 +45,21 @@ pub struct FakeIdp {
 
 impl FakeIdp {
     pub fn new() -> Self {
+        Self::at(IDP_SSO, IDP_SLO, None)
+    }
+
+    /// An IdP whose SingleSignOnService is at `sso` and SingleLogoutService at `slo` (a test server's, for a real browser),
+    /// with an `mdui:Logo` when given.
+    pub fn at(sso: &str, slo: &str, logo: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (key_pem, cert_pem) = key_and_certificate("Fake SPID IdP");
         let key = SigningKey::from_pem(&key_pem, &cert_pem).unwrap();
         let metadata_path = dir.path().join("idp-metadata.xml");
-        std::fs::write(&metadata_path, Self::metadata(&key.certificate_base64())).unwrap();
+        std::fs::write(
+            &metadata_path,
+            Self::metadata(&key.certificate_base64(), sso, slo, logo),
+        )
+        .unwrap();
         Self {
             key,
             metadata_path,
@@ -57,15 +67,20 @@ impl FakeIdp {
         }
     }
 
-    fn metadata(cert: &str) -> String {
+    fn metadata(cert: &str, sso: &str, slo: &str, logo: Option<&str>) -> String {
+        let extensions = logo.map_or_else(String::new, |l| {
+            format!(
+                r#"<md:Extensions><mdui:UIInfo xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui"><mdui:Logo height="32" width="120">{l}</mdui:Logo></mdui:UIInfo></md:Extensions>"#
+            )
+        });
         format!(
             r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{IDP_ENTITY_ID}">
 <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" WantAuthnRequestsSigned="true">
-<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
-<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{IDP_SLO}"/>
+{extensions}<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{slo}"/>
 <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:transient</md:NameIDFormat>
-<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{IDP_SSO}"/>
-<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{IDP_SSO}"/>
+<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{sso}"/>
+<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{sso}"/>
 </md:IDPSSODescriptor>
 <md:Organization><md:OrganizationName xml:lang="it">IdP di prova</md:OrganizationName><md:OrganizationDisplayName xml:lang="it">IdP di prova</md:OrganizationDisplayName><md:OrganizationURL xml:lang="it">https://idp.spid.test</md:OrganizationURL></md:Organization>
 </md:EntityDescriptor>"#
@@ -96,8 +111,13 @@ pub struct ReceivedRequest {
 /// Reads the AuthnRequest out of a redirect to the IdP (signature checked by the tests that
 /// care: here we only need its fields).
 pub fn received_request(location: &str) -> ReceivedRequest {
-    let url = reqwest::Url::parse(location).unwrap();
     assert!(location.starts_with(IDP_SSO), "{location}");
+    received_request_at(location)
+}
+
+/// [`received_request`] for an IdP at any address.
+pub fn received_request_at(location: &str) -> ReceivedRequest {
+    let url = reqwest::Url::parse(location).unwrap();
     let param = |n: &str| {
         url.query_pairs()
             .find(|(k, _)| k == n)
