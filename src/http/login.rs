@@ -69,6 +69,18 @@ fn spid_idps(state: &AppState) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The "Entra con CNS" link, when CNS is on and reaches the level the service asks for.
+fn cns_login(state: &AppState, flow: &LoginFlow) -> Option<String> {
+    let level = state.config.cns.level;
+    (state.cns.is_some() && flow.acr_min().is_none_or(|min| level.satisfies(min))).then(|| {
+        let query = serde_urlencoded::to_string([("flow", flow.id.as_str())]).unwrap_or_default();
+        format!(
+            "{}/cns/login?{query}",
+            state.config.cns.public_url.trim_end_matches('/')
+        )
+    })
+}
+
 async fn render_login(
     state: &AppState,
     flow: &LoginFlow,
@@ -94,6 +106,7 @@ async fn render_login(
             error,
             codice_fiscale,
             spid_idps: spid_idps(state),
+            cns_login: cns_login(state, flow),
         },
     )
 }

@@ -155,6 +155,8 @@ pub struct LoginPage<'a> {
     pub codice_fiscale: &'a str,
     /// SPID identity providers (entityID, name), when SPID is offered.
     pub spid_idps: Vec<(String, String)>,
+    /// The "Entra con CNS" link (on the CNS host), when CNS is offered.
+    pub cns_login: Option<String>,
 }
 
 /// Query-string encoding of one value (for the links of the login page).
@@ -186,6 +188,15 @@ pub fn login(status: StatusCode, p: &LoginPage<'_>) -> HttpResponse {
             );
         }
         main.push_str("</ul></section>");
+    }
+    if let Some(url) = &p.cns_login {
+        let _ = write!(
+            main,
+            "<section aria-labelledby=\"cns-titolo\"><h2 id=\"cns-titolo\">Entra con CNS</h2>\
+<p>Con la Tessera Sanitaria-CNS (o un'altra Carta Nazionale dei Servizi), il lettore di smart card e il PIN della carta.</p>\
+<p><a href=\"{}\">Entra con CNS</a></p></section>",
+            escape(url)
+        );
     }
     if p.pin_offered {
         let _ = write!(
