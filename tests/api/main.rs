@@ -8,6 +8,8 @@ mod audit;
 mod auth_support;
 mod cli;
 mod clients;
+mod cns_login;
+mod cns_support;
 mod codice_fiscale;
 mod delegation;
 mod errors;
