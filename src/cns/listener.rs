@@ -14,6 +14,10 @@ use openssl::stack::Stack;
 use openssl::x509::{X509, X509Name};
 use std::any::Any;
 
+/// `X509_V_ERR_EE_KEY_TOO_SMALL`, `X509_V_ERR_CA_KEY_TOO_SMALL`, `X509_V_ERR_CA_MD_TOO_WEAK`
+/// (OpenSSL `x509_vfy.h`): the verification errors the security level raises.
+const SECURITY_LEVEL_ERRORS: [i32; 3] = [66, 67, 68];
+
 /// The certificates the browser presented on this connection (the card's first).
 #[derive(Clone, Debug)]
 pub struct PresentedChain(pub Vec<X509>);
@@ -37,8 +41,12 @@ pub fn acceptor(config: &CnsConfig, anchors: &TrustAnchors) -> anyhow::Result<Ss
         .set_private_key_file(key, SslFiletype::PEM)
         .with_context(|| format!("CNS listener key {}", key.display()))?;
     builder.check_private_key()?;
-    // Ask for a certificate, accept the handshake whatever the chain: procura decides.
-    builder.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+    // Ask for a certificate and let the handshake finish whatever the chain (procura
+    // decides), except what the listener's security level forbids: a key or signature hash
+    // too weak for it (at level 2 and up, RSA-1024 cards), so the level means what it says.
+    builder.set_verify_callback(SslVerifyMode::PEER, |preverified, ctx| {
+        preverified || !SECURITY_LEVEL_ERRORS.contains(&ctx.error().as_raw())
+    });
     // Tell browsers which CAs are wanted, so they offer the card's certificate.
     let mut names = Stack::<X509Name>::new()?;
     for anchor in &anchors.certificates {

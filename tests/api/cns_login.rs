@@ -433,3 +433,61 @@ async fn cns_logins_reach_the_operator_minimum_and_end_at_logout() {
         "no single sign-on after logout"
     );
 }
+
+#[actix_web::test]
+async fn trust_anchors_from_the_signed_trusted_list() {
+    let now = chrono::Utc::now();
+    let ca = TestCa::new("CA Cittadini di prova", now);
+    let qualified = TestCa::new("CA Firma di prova", now);
+    let withdrawn = TestCa::new("CA Cittadini 2010", now);
+    let signer = TestCa::new("AgID TSL signer di prova", now);
+    let tsl = crate::cns_tsl::SignedTsl::new(&ca, &qualified, &withdrawn, &signer);
+    let responder = Responder::start(&ca);
+    responder.publish_crl(ca.crl(&[], now));
+    let (path, signer_pem) = (tsl.path.display().to_string(), tsl.signer.clone());
+    let app = CnsApp::spawn(&ca, move |c| {
+        c.cns.trust_anchors_dir = None;
+        c.cns.tsl = Some(path);
+        c.cns.tsl_signer_certificates = vec![signer_pem];
+    })
+    .await;
+    let client = token_client(&app.live.app, "myinps-web", "openid profile").await;
+    let card = ca.issue(&valid_spec(&responder, app.now()));
+    let id = login_with(&app, &client, Way::Listener, &card).await;
+    assert_eq!(id["amr"], serde_json::json!(["sc", "mfa"]));
+
+    // A certificate of a CA the list names for another service, or withdrawn.
+    for other in [&qualified, &withdrawn] {
+        let card = other.issue(&valid_spec(&responder, app.now()));
+        let (_browser, _verifier, flow) = start(&app, &client).await;
+        let answer = present(&app, Way::Proxy, Some(&card), &flow, vec![]).await;
+        assert_eq!(answer.status, 403, "{}", answer.body);
+        assert_eq!(app.last_reason(), "untrusted_issuer");
+    }
+}
+
+#[actix_web::test]
+async fn the_listener_security_level_decides_whether_rsa_1024_cards_get_in() {
+    let now = chrono::Utc::now();
+    let ca = TestCa::new("CA Cittadini di prova", now);
+    let responder = Responder::start(&ca);
+    responder.publish_crl(ca.crl(&[], now));
+    // OpenSSL's default level 2: a 1024-bit card cannot finish the handshake.
+    let app = CnsApp::spawn(&ca, |c| c.cns.security_level = 2).await;
+    let client = token_client(&app.live.app, "myinps-web", "openid profile").await;
+    let old = ca.issue(&CardSpec {
+        key_bits: 1024,
+        ..valid_spec(&responder, app.now())
+    });
+    let new = ca.issue(&valid_spec(&responder, app.now()));
+    let (_browser, _verifier, flow) = start(&app, &client).await;
+    let (addr, path) = (app.listener, format!("/cns/login?flow={flow}"));
+    let refused =
+        actix_web::rt::task::spawn_blocking(move || tls_get(addr, Some(&old), &path, &[]))
+            .await
+            .unwrap();
+    assert!(refused.is_err(), "{refused:?}");
+    // A 2048-bit card still does, and the main listener is not affected.
+    let id = login_with(&app, &client, Way::Listener, &new).await;
+    assert_eq!(id["amr"], serde_json::json!(["sc", "mfa"]));
+}

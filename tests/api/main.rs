@@ -10,6 +10,7 @@ mod cli;
 mod clients;
 mod cns_login;
 mod cns_support;
+mod cns_tsl;
 mod codice_fiscale;
 mod delegation;
 mod errors;
