@@ -491,3 +491,42 @@ async fn the_listener_security_level_decides_whether_rsa_1024_cards_get_in() {
     let id = login_with(&app, &client, Way::Listener, &new).await;
     assert_eq!(id["amr"], serde_json::json!(["sc", "mfa"]));
 }
+
+#[actix_web::test]
+async fn the_crl_answers_when_ocsp_is_down_and_soft_fail_lets_in_when_nothing_answers() {
+    let now = chrono::Utc::now();
+    let ca = TestCa::new("CA Cittadini di prova", now);
+    let responder = Responder::start(&ca);
+    responder.publish_crl(ca.crl(&[], now));
+    let app = CnsApp::spawn(&ca, |c| {
+        c.cns.revocation = procura::config::CnsRevocationFailure::SoftFail;
+    })
+    .await;
+    let client = token_client(&app.live.app, "myinps-web", "openid profile").await;
+    let down = Some("http://127.0.0.1:9/ocsp".to_owned());
+    // OCSP down, the CRL says good.
+    let card = ca.issue(&CardSpec {
+        ocsp_url: down.clone(),
+        ..valid_spec(&responder, app.now())
+    });
+    login_with(&app, &client, Way::Proxy, &card).await;
+    // OCSP down, the CRL lists it: refused even under soft fail.
+    let revoked = ca.issue(&CardSpec {
+        ocsp_url: down.clone(),
+        ..valid_spec(&responder, app.now())
+    });
+    responder.publish_crl(ca.crl(&[&revoked], app.now()));
+    // The CRL is cached until its nextUpdate or cns.crl_cache_max_secs: move past that.
+    app.live.app.clock.advance(chrono::Duration::seconds(3601));
+    let (_browser, _verifier, flow) = start(&app, &client).await;
+    let answer = present(&app, Way::Listener, Some(&revoked), &flow, vec![]).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(app.last_reason(), "revoked_crl");
+    // Nothing answers: soft fail lets the card in.
+    let unanswerable = ca.issue(&CardSpec {
+        ocsp_url: down,
+        crl_url: Some("http://127.0.0.1:9/ca.crl".into()),
+        ..valid_spec(&responder, app.now())
+    });
+    login_with(&app, &client, Way::Listener, &unanswerable).await;
+}
