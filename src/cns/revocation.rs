@@ -49,10 +49,13 @@ pub enum Verdict {
     Unavailable(String),
 }
 
+/// A downloaded CRL and when it was fetched.
+type FetchedCrl = (Arc<X509Crl>, DateTime<Utc>);
+
 /// CRLs downloaded by this instance, by URL.
 #[derive(Default)]
 pub struct CrlCache {
-    crls: Mutex<HashMap<String, (Arc<X509Crl>, DateTime<Utc>)>>,
+    crls: Mutex<HashMap<String, FetchedCrl>>,
 }
 
 /// The inputs of a revocation check.
@@ -105,10 +108,11 @@ impl Check<'_> {
             return Status::Unknown("unreadable certificate".into());
         };
         match store::cached_ocsp(conn, &key, self.now) {
-            Ok(Some(der)) => match self.read_ocsp(&der) {
-                (status @ (Status::Good | Status::Revoked), _) => return status,
-                _ => {}
-            },
+            Ok(Some(der)) => {
+                if let (status @ (Status::Good | Status::Revoked), _) = self.read_ocsp(&der) {
+                    return status;
+                }
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "OCSP cache unreadable"),
         }
@@ -290,11 +294,11 @@ impl Check<'_> {
         let now = Asn1Time::from_unix(self.now.timestamp()).map_err(|e| e.to_string())?;
         let late = Asn1Time::from_unix((self.now - Duration::seconds(SKEW_SECS)).timestamp())
             .map_err(|e| e.to_string())?;
-        if crl.last_update() > &now {
+        if crl.last_update() > now {
             return Err("CRL from the future".into());
         }
         match crl.next_update() {
-            Some(next) if next < &late => Err("stale CRL".into()),
+            Some(next) if next < late => Err("stale CRL".into()),
             _ => Ok(()),
         }
     }

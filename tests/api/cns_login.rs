@@ -530,3 +530,34 @@ async fn the_crl_answers_when_ocsp_is_down_and_soft_fail_lets_in_when_nothing_an
     });
     login_with(&app, &client, Way::Listener, &unanswerable).await;
 }
+
+/// The configuration examples of the README's CNS section parse as procura's configuration
+/// (unknown keys are refused) and name a way in.
+#[test]
+fn the_readme_cns_examples_are_valid_configuration() {
+    use figment::providers::{Format, Serialized, Toml};
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("\n## CNS\n").unwrap();
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let blocks: Vec<&str> = section
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .collect();
+    assert_eq!(blocks.len(), 2, "the listener and the proxy examples");
+    for block in blocks {
+        let config: procura::config::Config =
+            figment::Figment::from(Serialized::defaults(procura::config::Config::default()))
+                .merge(Toml::string(block))
+                .extract()
+                .unwrap_or_else(|e| panic!("{e}\n{block}"));
+        assert!(config.login.methods.iter().any(|m| m == "cns"));
+        assert!(!config.cns.public_url.is_empty());
+        assert!(!config.cns.listen.is_empty() || !config.cns.trusted_proxies.is_empty());
+        assert!(config.cns.tsl.is_some() || config.cns.trust_anchors_dir.is_some());
+        procura::cns::proxy::networks(&config.cns.trusted_proxies).unwrap();
+    }
+    assert!(section.contains("proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert"));
+}
