@@ -32,6 +32,9 @@ pub enum TrustError {
     OpenSsl(#[from] openssl::error::ErrorStack),
 }
 
+/// The whole download of the trusted list (some megabytes), at most.
+const TSL_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The CA certificates cards may chain to.
 pub struct TrustAnchors {
     pub store: X509Store,
@@ -92,11 +95,7 @@ pub fn pem_directory(dir: &Path) -> Result<Vec<X509>, TrustError> {
     entries.sort();
     let mut out = Vec::new();
     for path in entries {
-        let text = std::fs::read(&path)
-            .map_err(|e| TrustError::File(path.display().to_string(), e.to_string()))?;
-        let certs = X509::stack_from_pem(&text)
-            .map_err(|e| TrustError::File(path.display().to_string(), e.to_string()))?;
-        out.extend(certs);
+        out.extend(pem_file(&path)?);
     }
     Ok(out)
 }
@@ -106,15 +105,10 @@ pub fn pem_directory(dir: &Path) -> Result<Vec<X509>, TrustError> {
 pub fn from_tsl(config: &CnsConfig, source: &str) -> Result<Vec<X509>, TrustError> {
     let mut signers = Vec::new();
     for path in &config.tsl_signer_certificates {
-        signers.extend(pem_directory_file(path)?);
+        signers.extend(pem_file(path)?);
     }
     let bytes = if source.starts_with("http://") || source.starts_with("https://") {
-        fetch::fetch(
-            source,
-            None,
-            Duration::from_secs(config.fetch_timeout_secs.max(1) * 6),
-            config.tsl_max_bytes,
-        )?
+        fetch::fetch(source, None, TSL_FETCH_TIMEOUT, config.tsl_max_bytes)?
     } else {
         let len = std::fs::metadata(source)
             .map_err(|e| TrustError::File(source.to_owned(), e.to_string()))?
@@ -131,7 +125,8 @@ pub fn from_tsl(config: &CnsConfig, source: &str) -> Result<Vec<X509>, TrustErro
     Ok(services.into_iter().flat_map(|s| s.certificates).collect())
 }
 
-fn pem_directory_file(path: &Path) -> Result<Vec<X509>, TrustError> {
+/// Every certificate of one PEM file.
+fn pem_file(path: &Path) -> Result<Vec<X509>, TrustError> {
     let text = std::fs::read(path)
         .map_err(|e| TrustError::File(path.display().to_string(), e.to_string()))?;
     X509::stack_from_pem(&text)
