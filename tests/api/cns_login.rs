@@ -561,3 +561,34 @@ fn the_readme_cns_examples_are_valid_configuration() {
     }
     assert!(section.contains("proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert"));
 }
+
+#[actix_web::test]
+async fn revocation_fetches_are_bounded_in_time_and_size() {
+    let now = chrono::Utc::now();
+    let ca = TestCa::new("CA Cittadini di prova", now);
+    let responder = Responder::start(&ca);
+    responder.publish_crl(ca.crl(&[], now));
+    let app = CnsApp::spawn(&ca, |c| {
+        c.cns.fetch_timeout_secs = 1;
+        c.cns.crl_max_bytes = 100;
+    })
+    .await;
+    let client = token_client(&app.live.app, "myinps-web", "openid profile").await;
+    let (_browser, _verifier, flow) = start(&app, &client).await;
+    // A responder whose good answer comes after cns.fetch_timeout_secs, and a CRL (which
+    // would say good) larger than cns.crl_max_bytes: neither is waited for or read.
+    let stalled = ca.issue(&CardSpec {
+        ocsp_url: Some(format!("{}/slow-ocsp", responder.base)),
+        crl_url: None,
+        ..valid_spec(&responder, app.now())
+    });
+    let big_crl = ca.issue(&CardSpec {
+        ocsp_url: None,
+        ..valid_spec(&responder, app.now())
+    });
+    for card in [&stalled, &big_crl] {
+        let answer = present(&app, Way::Listener, Some(card), &flow, vec![]).await;
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        assert_eq!(app.last_reason(), "revocation_unavailable");
+    }
+}

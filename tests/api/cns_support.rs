@@ -308,29 +308,36 @@ impl Responder {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let (path, body) = read_request(&mut stream);
-                let answer = if path.starts_with("/ocsp") {
-                    count.fetch_add(1, Ordering::SeqCst);
-                    Some(ocsp_answer(&dir, &body))
-                } else if path.starts_with("/ca.crl") {
-                    Some(crl_bytes.lock().unwrap().clone()).filter(|c| !c.is_empty())
-                } else {
-                    None
-                };
-                let _ = match answer {
-                    Some(bytes) => {
-                        let head = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            bytes.len()
-                        );
-                        stream
-                            .write_all(head.as_bytes())
-                            .and_then(|_| stream.write_all(&bytes))
-                    }
-                    None => stream.write_all(
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    ),
-                };
+                let (dir, count, crl_bytes) = (dir.clone(), count.clone(), crl_bytes.clone());
+                std::thread::spawn(move || {
+                    let (path, body) = read_request(&mut stream);
+                    let answer = if path.starts_with("/ocsp") {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        Some(ocsp_answer(&dir, &body))
+                    } else if path.starts_with("/slow-ocsp") {
+                        // A good answer, three seconds late.
+                        std::thread::sleep(std::time::Duration::from_secs(3));
+                        Some(ocsp_answer(&dir, &body))
+                    } else if path.starts_with("/ca.crl") {
+                        Some(crl_bytes.lock().unwrap().clone()).filter(|c| !c.is_empty())
+                    } else {
+                        None
+                    };
+                    let _ = match answer {
+                        Some(bytes) => {
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                bytes.len()
+                            );
+                            stream
+                                .write_all(head.as_bytes())
+                                .and_then(|_| stream.write_all(&bytes))
+                        }
+                        None => stream.write_all(
+                            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        ),
+                    };
+                });
             }
         });
         Self {
