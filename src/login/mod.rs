@@ -34,8 +34,8 @@ impl Method {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
-    /// Whether this version of procura implements the method (CIE and CNS arrive with
-    /// their own issues).
+    /// Whether this version of procura implements the method (CIE arrives with its own
+    /// issue).
     pub fn is_available(self) -> bool {
         matches!(self, Method::Pin | Method::Spid | Method::Cns)
     }
