@@ -29,6 +29,7 @@ pub struct Config {
     pub operator: OperatorConfig,
     pub spid: SpidConfig,
     pub web: WebConfig,
+    pub cns: CnsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -540,6 +541,121 @@ impl Default for SpidConfig {
             clock_skew_secs: 30,
             request_ttl_secs: 30 * 60,
             max_message_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// CNS: login with the smart card of the Carta Nazionale dei Servizi (TS-CNS), a TLS client
+/// certificate asked for on a dedicated host, either by procura's own TLS listener or by a
+/// TLS-terminating proxy in front of it. procura validates the certificate itself either way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CnsConfig {
+    /// The dedicated CNS host as browsers reach it (procura's own listener or the proxy),
+    /// e.g. `https://cns.procura.example:8443`: "Entra con CNS" leads to `{public_url}/cns/login`.
+    pub public_url: String,
+    /// procura's own TLS listener asking for the card (e.g. `0.0.0.0:8443`); empty when a
+    /// proxy terminates TLS instead. The main listener (`server.bind`) is not affected.
+    pub listen: String,
+    /// The listener's own certificate chain and key (PEM).
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_private_key: Option<PathBuf>,
+    /// OpenSSL security level of this listener only: 1 lets RSA-1024 cards (CNS v1.0) in;
+    /// OpenSSL's default, 2, refuses them.
+    pub security_level: u32,
+    /// The request header in which the proxy forwards the URL-escaped PEM client certificate
+    /// (nginx `$ssl_client_escaped_cert`).
+    pub proxy_header: String,
+    /// Addresses (`203.0.113.7`) or networks (`10.0.0.0/8`) of the proxies allowed to send
+    /// `proxy_header`; from anywhere else the header is refused and logged.
+    pub trusted_proxies: Vec<String>,
+    /// Trust anchors: every PEM file in this directory (`*.pem`, `*.crt`)...
+    pub trust_anchors_dir: Option<PathBuf>,
+    /// ...and/or the CA services of the AgID trusted list (TSL XML; file path or https URL),
+    /// its signature checked against one of the pinned signer certificates (PEM files).
+    pub tsl: Option<String>,
+    pub tsl_signer_certificates: Vec<PathBuf>,
+    /// The service types taken from the TSL (ETSI TS 119 612 `ServiceTypeIdentifier`).
+    pub tsl_service_types: Vec<String>,
+    /// How often the TSL is fetched again (the last good copy stays if a fetch fails).
+    pub tsl_refresh_interval_secs: u64,
+    /// Largest TSL accepted, in bytes.
+    pub tsl_max_bytes: usize,
+    /// Certificate policies of a CNS authentication certificate; one must be present.
+    pub policy_oids: Vec<String>,
+    /// Where the codice fiscale is: `common_name` (CN up to the first `/`, the CNS profile)
+    /// or `serial_number` (the subject serialNumber, with or without `TINIT-`/`IT:`).
+    pub codice_fiscale_from: CnsCodiceFiscaleFrom,
+    /// Smallest RSA key accepted on a card.
+    pub min_rsa_bits: u32,
+    /// The assurance level of a CNS login (the `acr` claim); by default that of SPID L2.
+    pub level: crate::login::Level,
+    /// What happens when neither OCSP nor the CRL can tell whether a card is revoked:
+    /// `hard_fail` refuses the login, `soft_fail` lets it in (and logs a warning).
+    pub revocation: CnsRevocationFailure,
+    /// Ask the OCSP responder of the certificate (AIA) first; the CRL is the fallback.
+    pub ocsp: bool,
+    /// Longest an OCSP answer is reused (also bounded by its nextUpdate).
+    pub ocsp_cache_max_secs: u64,
+    /// Longest a downloaded CRL is reused (also bounded by its nextUpdate).
+    pub crl_cache_max_secs: u64,
+    /// Seconds one OCSP or CRL fetch may take, and the largest answers accepted.
+    pub fetch_timeout_secs: u64,
+    pub ocsp_max_bytes: usize,
+    pub crl_max_bytes: usize,
+    /// Seconds the browser has to carry a validated card login from the CNS host back to
+    /// procura's host.
+    pub ticket_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CnsCodiceFiscaleFrom {
+    CommonName,
+    SerialNumber,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CnsRevocationFailure {
+    HardFail,
+    SoftFail,
+}
+
+impl Default for CnsConfig {
+    fn default() -> Self {
+        Self {
+            public_url: String::new(),
+            listen: String::new(),
+            tls_certificate: None,
+            tls_private_key: None,
+            security_level: 1,
+            proxy_header: "X-SSL-Client-Cert".into(),
+            trusted_proxies: Vec::new(),
+            trust_anchors_dir: None,
+            tsl: None,
+            tsl_signer_certificates: Vec::new(),
+            tsl_service_types: vec!["http://uri.etsi.org/TrstSvc/Svctype/IdV".into()],
+            tsl_refresh_interval_secs: 24 * 3600,
+            tsl_max_bytes: 16 << 20,
+            policy_oids: [
+                "1.3.76.16.2.1",
+                "1.3.159.6.1.3.2.10",
+                "1.3.76.12.1.1.10.2.2.10",
+            ]
+            .map(String::from)
+            .to_vec(),
+            codice_fiscale_from: CnsCodiceFiscaleFrom::CommonName,
+            min_rsa_bits: 1024,
+            level: crate::login::Level::SpidL2,
+            revocation: CnsRevocationFailure::HardFail,
+            ocsp: true,
+            ocsp_cache_max_secs: 3600,
+            crl_cache_max_secs: 3600,
+            fetch_timeout_secs: 5,
+            ocsp_max_bytes: 64 * 1024,
+            crl_max_bytes: 32 << 20,
+            ticket_ttl_secs: 60,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`operator`]: contact-centre, desk and web-meeting operators and their roles.
 //! - [`delegation`]: delegations and legal representation, and who may act for whom.
 //! - [`audit`]: the append-only, hash-chained audit log.
+//! - [`cns`]: CNS smart-card login (TLS client certificates, trust list, OCSP/CRL).
 //! - [`oauth`]: the OpenID Connect provider face; for now its signing keys.
 //! - [`http`]: every route in one list, thin handlers, middleware.
 //! - [`web`]: HTML for people: templates, citizen pages, static assets.
@@ -20,6 +21,7 @@
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod cns;
 pub mod config;
 pub mod db;
 pub mod delegation;
@@ -71,6 +73,8 @@ pub struct AppState {
     pub spid: Option<Arc<spid::ServiceProvider>>,
     /// The pages' static files (Bootstrap Italia from npm, procura's stylesheet).
     pub assets: Arc<web::assets::Assets>,
+    /// CNS login (trust anchors, CRL cache, proxy addresses), when `cns` is a login method.
+    pub cns: Option<Arc<cns::Cns>>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -167,6 +171,11 @@ impl AppState {
         } else {
             None
         };
+        let cns = if config.login.methods.iter().any(|m| m == "cns") {
+            Some(Arc::new(cns::Cns::load(&config, clock.now())?))
+        } else {
+            None
+        };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config_pin_rate = config.pin.attempts_per_minute_per_address;
         Ok(Self {
@@ -184,6 +193,7 @@ impl AppState {
             outbox_key: Arc::new(outbox_key),
             spid,
             assets: Arc::new(assets),
+            cns,
         })
     }
 }
@@ -197,6 +207,8 @@ fn redacted_url(config: &Config) -> String {
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    /// The CNS TLS listener (`cns.listen`), when procura terminates the CNS TLS itself.
+    cns: Option<(u16, actix_web::dev::Server)>,
 }
 
 impl Application {
@@ -211,6 +223,29 @@ impl Application {
     /// Serves on a listener bound beforehand (tests bind first to learn the port, which the
     /// issuer URL must name).
     pub fn build_on(state: AppState, listener: TcpListener) -> anyhow::Result<Self> {
+        let cns = match &state.cns {
+            Some(_) if !state.config.cns.listen.trim().is_empty() => {
+                let bind = state.config.cns.listen.clone();
+                Some(
+                    TcpListener::bind(&bind)
+                        .with_context(|| format!("cannot listen on {bind} (cns.listen)"))?,
+                )
+            }
+            _ => None,
+        };
+        Self::build_on_listeners(state, listener, cns)
+    }
+
+    /// [`Self::build_on`] with the CNS listener bound beforehand too (tests learn its port).
+    pub fn build_on_listeners(
+        state: AppState,
+        listener: TcpListener,
+        cns_listener: Option<TcpListener>,
+    ) -> anyhow::Result<Self> {
+        let cns = match (cns_listener, &state.cns) {
+            (Some(l), Some(_)) => Some(Self::cns_server(state.clone(), l)?),
+            _ => None,
+        };
         let bind = listener.local_addr()?.to_string();
         let port = listener.local_addr()?.port();
         let workers = match state.config.server.workers {
@@ -222,7 +257,38 @@ impl Application {
             .listen(listener)?
             .run();
         tracing::info!(%bind, port, workers, "procura listening");
-        Ok(Self { port, server })
+        Ok(Self { port, server, cns })
+    }
+
+    /// The CNS host's own TLS listener (OpenSSL, client certificate asked for): only the
+    /// `/cns/*` routes, on a server of its own.
+    fn cns_server(
+        state: AppState,
+        listener: TcpListener,
+    ) -> anyhow::Result<(u16, actix_web::dev::Server)> {
+        let port = listener.local_addr()?.port();
+        let anchors = state
+            .cns
+            .as_ref()
+            .map(|c| c.anchors())
+            .context("CNS is not enabled")?;
+        let acceptor = cns::listener::acceptor(&state.config.cns, &anchors)?;
+        let workers = match state.config.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let server = HttpServer::new(move || http::cns_listener_app(state.clone()))
+            .workers(workers)
+            .on_connect(cns::listener::on_connect)
+            .listen_openssl(listener, acceptor)?
+            .run();
+        tracing::info!(port, "procura CNS listener (TLS, client certificates)");
+        Ok((port, server))
+    }
+
+    /// The port of the CNS TLS listener, when there is one.
+    pub fn cns_port(&self) -> Option<u16> {
+        self.cns.as_ref().map(|(p, _)| *p)
     }
 
     pub fn port(&self) -> u16 {
@@ -230,6 +296,11 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.cns {
+            Some((_, cns)) => futures_util::future::try_join(self.server, cns)
+                .await
+                .map(|_| ()),
+            None => self.server.await,
+        }
     }
 }

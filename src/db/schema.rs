@@ -380,6 +380,30 @@ diesel::joinable!(pin_credentials -> persons (codice_fiscale));
 diesel::joinable!(pin_request_documents -> pin_requests (request_id));
 diesel::joinable!(delegation_documents -> delegations (delegation_id));
 
+diesel::table! {
+    cns_tickets (ticket_hash) {
+        ticket_hash -> Text,
+        flow_id -> Text,
+        codice_fiscale -> Text,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        level -> Text,
+        certificate_sha256 -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    cns_ocsp_responses (cert_id) {
+        cert_id -> Text,
+        response -> Binary,
+        fetched_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
     audit_log,
@@ -408,4 +432,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     spid_sessions,
     spid_logout_requests,
     spid_idp_metadata,
+    cns_tickets,
+    cns_ocsp_responses,
 );

@@ -6,6 +6,7 @@
 mod acting;
 pub mod auth;
 mod browser;
+mod cns;
 mod codice_fiscale;
 mod delegation;
 mod delegation_operator;
@@ -21,6 +22,8 @@ mod pin_operator;
 pub mod problems;
 pub mod request_id;
 mod spid;
+
+pub use cns::listener_app as cns_listener_app;
 
 use crate::AppState;
 use actix_web::body::MessageBody;
@@ -89,6 +92,9 @@ routes! {
     "/spid/login" => { GET: spid::login },
     "/spid/acs" => { POST: spid::acs },
     "/spid/slo" => { GET: spid::slo, POST: spid::slo },
+    // CNS (card certificate on the CNS host, then back to procura's host)
+    "/cns/login" => { GET: cns::login },
+    "/cns/complete" => { GET: cns::complete },
     // Operator API (bearer token, scope `operator`, an active operator)
     "/v1/operator/me" => { GET: operators::me },
     "/v1/operator/operators" => { GET: operators::list, POST: operators::add },

@@ -1,7 +1,8 @@
-//! Login methods. Each method (PIN now; SPID, CIE and CNS later) ends in a [`LoginOutcome`]:
+//! Login methods. Each method (PIN, SPID and CNS now; CIE later) ends in a [`LoginOutcome`]:
 //! who was authenticated, how, and at which assurance level. Nothing else crosses the seam;
 //! the OpenID Connect side turns an outcome into a browser session and tokens.
 
+pub mod cns;
 pub mod pin;
 
 use crate::oauth::scope::{DISPOSITIVE, ScopeSet};
@@ -33,10 +34,19 @@ impl Method {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
-    /// Whether this version of procura implements the method (CIE and CNS arrive with
-    /// their own issues).
+    /// Whether this version of procura implements the method (CIE arrives with its own
+    /// issue).
     pub fn is_available(self) -> bool {
-        matches!(self, Method::Pin | Method::Spid)
+        matches!(self, Method::Pin | Method::Spid | Method::Cns)
+    }
+
+    /// The `amr` values (RFC 8176) of a login by this method: a CNS login is a smart card
+    /// and its PIN, two factors.
+    pub fn amr(self) -> Vec<String> {
+        match self {
+            Method::Cns => vec!["sc".to_owned(), "mfa".to_owned()],
+            other => vec![other.as_str().to_owned()],
+        }
     }
 
     /// The name shown on the login page.

@@ -30,6 +30,11 @@ pub struct Minter<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// The `amr` claim of a grant's login method (unknown names are passed through).
+fn amr(method: &str) -> Vec<String> {
+    crate::login::Method::parse(method).map_or_else(|| vec![method.to_owned()], |m| m.amr())
+}
+
 impl Minter<'_> {
     fn jti() -> Result<String, JwtError> {
         super::token_hash::new_id().map_err(|e| JwtError::Invalid(e.to_string()))
@@ -58,7 +63,7 @@ impl Minter<'_> {
             scope: scope.to_string(),
             auth_time: Some(auth_time),
             acr: Some(grant.acr.clone()),
-            amr: Some(vec![grant.method.clone()]),
+            amr: Some(amr(&grant.method)),
             fiscal_number: Some(jwt::fiscal_number(&grant.codice_fiscale)),
             sid: grant.session_id.clone(),
             gid: Some(grant.id.clone()),
@@ -78,7 +83,7 @@ impl Minter<'_> {
                 auth_time,
                 nonce: grant.nonce.clone().filter(|_| with_nonce),
                 acr: grant.acr.clone(),
-                amr: vec![grant.method.clone()],
+                amr: amr(&grant.method),
                 sid: grant.session_id.clone(),
                 fiscal_number: jwt::fiscal_number(&grant.codice_fiscale),
                 given_name: grant.given_name.clone().filter(|_| profile),

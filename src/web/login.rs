@@ -151,7 +151,12 @@ pub fn login_page(
         let Some(method) = Method::parse(name) else {
             continue;
         };
-        if !reaches(method, min) {
+        let reached = match method {
+            // A CNS login's level is configurable (`cns.level`).
+            Method::Cns => min.is_none_or(|min| state.config.cns.level.satisfies(min)),
+            _ => reaches(method, min),
+        };
+        if !reached {
             too_weak.push(method.label_it());
             continue;
         }
@@ -167,8 +172,13 @@ pub fn login_page(
                 href: format!("/cie/login?flow={flow_q}"),
                 info_url: state.config.web.cie_info_url.clone(),
             }),
+            // The card is read on the dedicated CNS host (procura's own listener or the
+            // TLS proxy), which `cns.public_url` names.
             Method::Cns => methods.push(MethodBlock::Cns {
-                href: format!("/cns/login?flow={flow_q}"),
+                href: format!(
+                    "{}/cns/login?flow={flow_q}",
+                    state.config.cns.public_url.trim_end_matches('/')
+                ),
             }),
             Method::Pin => methods.push(MethodBlock::Pin(PinForm {
                 flow: flow.id.clone(),

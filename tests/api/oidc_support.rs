@@ -153,6 +153,9 @@ pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        // Drop idle connections before the server's 5 s keep-alive does: reusing one the
+        // server is closing at that moment fails the request (hyper IncompleteMessage).
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
         .build()
         .unwrap()
 }

@@ -36,7 +36,7 @@ fn procura(app: &TestApp, args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
-async fn add_operator(app: &TestApp, code: &CodiceFiscale, roles: &[&str]) -> Operator {
+pub async fn add_operator(app: &TestApp, code: &CodiceFiscale, roles: &[&str]) -> Operator {
     let new = NewOperator {
         codice_fiscale: code.as_str().to_owned(),
         display_name: format!("Operator {}", roles.join(" ")),

@@ -1,0 +1,2 @@
+DROP TABLE cns_ocsp_responses;
+DROP TABLE cns_tickets;
