@@ -366,7 +366,7 @@ fn expected(keys: &[VerifyingKey], max_bytes: usize) -> Expected<'_> {
         required_attributes: REQUIRED,
         now: issued + ChronoDuration::seconds(7),
         skew: ChronoDuration::seconds(60),
-        max_bytes,
+        limits: procura::spid::xml::Limits::message(max_bytes),
     }
 }
 
@@ -526,9 +526,9 @@ fn hostile_inputs(response: &str, cf: &str) -> Vec<Hostile> {
             "over the size limit",
             &oversized,
             DEFAULT_LIMIT,
-            "malformed",
+            "xml_limit",
         ),
-        Hostile::new("node flood", &flood, RAISED_LIMIT, "malformed"),
+        Hostile::new("node flood", &flood, RAISED_LIMIT, "xml_limit"),
         Hostile::new("two assertions", &two, RAISED_LIMIT, "shape"),
         Hostile::new(
             "forged signature",

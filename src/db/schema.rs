@@ -365,6 +365,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    spid_received_logouts (idp_entity_id, request_id) {
+        idp_entity_id -> Text,
+        request_id -> Text,
+        received_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     spid_idp_metadata (source) {
         source -> Text,
         xml -> Text,
@@ -408,4 +417,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     spid_sessions,
     spid_logout_requests,
     spid_idp_metadata,
+    spid_received_logouts,
 );
