@@ -48,6 +48,8 @@ impl LogoutError {
         match self {
             LogoutError::Xml(XmlError::Limit(..) | XmlError::TooLarge(_)) => "xml_limit",
             LogoutError::Xml(_) => "malformed",
+            // Too large or not DEFLATE/base64: the query was unreadable, not badly signed.
+            LogoutError::Signature(dsig::DsigError::Xml(_)) => "malformed",
             LogoutError::Signature(_) => "signature",
             LogoutError::Form(_) => "form",
             LogoutError::NoMessage => "no_message",

@@ -28,5 +28,6 @@ mod pin_http;
 mod pin_issuance;
 mod pin_login;
 mod spid_login;
+mod spid_logout;
 mod spid_registry;
 mod spid_support;
