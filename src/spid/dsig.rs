@@ -761,7 +761,9 @@ fn inflate_message(encoded: &str, max_bytes: usize) -> Result<String, DsigError>
             "message larger than {max_bytes} bytes"
         )));
     }
-    String::from_utf8(inflated).map_err(|_| DsigError::Xml("not UTF-8".to_owned()))
+    String::from_utf8(inflated)
+        .map(xml::normalize_line_ends)
+        .map_err(|_| DsigError::Xml("not UTF-8".to_owned()))
 }
 
 /// The message of a Redirect query, NOT verified: only to learn who sent it, so as to pick

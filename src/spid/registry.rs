@@ -240,7 +240,9 @@ fn read_bounded(reader: impl Read, max_bytes: usize) -> Result<String, SourceErr
     if bytes.len() > max_bytes {
         return Err(SourceError::TooLarge(max_bytes));
     }
-    String::from_utf8(bytes).map_err(|_| SourceError::Xml(xml::XmlError::Utf8))
+    String::from_utf8(bytes)
+        .map(xml::normalize_line_ends)
+        .map_err(|_| SourceError::Xml(xml::XmlError::Utf8))
 }
 
 fn store(

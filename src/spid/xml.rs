@@ -399,7 +399,34 @@ pub fn decode_base64(encoded: &str, max_bytes: usize) -> Result<String, XmlError
     if bytes.len() > max_bytes {
         return Err(XmlError::TooLarge(max_bytes));
     }
-    String::from_utf8(bytes).map_err(|_| XmlError::Utf8)
+    String::from_utf8(bytes)
+        .map(normalize_line_ends)
+        .map_err(|_| XmlError::Utf8)
+}
+
+/// Line ends as XML 1.0 §2.11 has a processor see them before it parses anything: `\r\n` and a
+/// lone `\r` become `\n` (a `&#xD;` reference stays a carriage return).
+///
+/// Every XML that arrives goes through this before [`parse`]: roxmltree normalizes line ends
+/// itself, except a `\r` next to an entity or character reference, which it keeps; libxml2
+/// (and so the IdPs' signers) does not, and the canonical forms would differ (found by the
+/// differential tests, scripts/spid-differential.sh).
+pub fn normalize_line_ends(text: String) -> String {
+    if !text.contains('\r') {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('\r') {
+        out.push_str(rest.get(..at).unwrap_or(""));
+        out.push('\n');
+        rest = rest.get(at + 1..).unwrap_or("");
+        if let Some(after) = rest.strip_prefix('\n') {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The element's qualified name as written in the source (`saml:Assertion`): roxmltree keeps
@@ -626,6 +653,22 @@ mod tests {
         assert_eq!(prefix(root), "samlp");
         let names: Vec<&str> = root.children().map(qname).collect();
         assert_eq!(names, ["a", "x:b"]);
+        Ok(())
+    }
+
+    #[test]
+    fn line_ends_are_normalized_before_parsing() -> Result<(), XmlError> {
+        assert_eq!(
+            normalize_line_ends("a\r\nb\rc\r\r\nd\r".into()),
+            "a\nb\nc\n\nd\n"
+        );
+        assert_eq!(normalize_line_ends("&#xD;\r".into()), "&#xD;\n");
+        // A carriage return next to a reference: roxmltree alone would keep it.
+        let text = normalize_line_ends("<r>\r&gt;\r&#xA;\r</r>".into());
+        let doc = parse(&text, 1 << 20)?;
+        assert_eq!(doc.root_element().text(), Some("\n>\n\n\n"));
+        let encoded = STANDARD.encode("<r>\r&amp;</r>");
+        assert_eq!(decode_base64(&encoded, 1 << 20)?, "<r>\n&amp;</r>");
         Ok(())
     }
 
