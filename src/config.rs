@@ -538,7 +538,7 @@ impl Default for SpidConfig {
             max_metadata_bytes: 16 * 1024 * 1024,
             metadata_limits: XmlLimitsConfig::default(),
             workers: 0,
-            workers_nice: 5,
+            workers_nice: 19,
             queue: 64,
         }
     }

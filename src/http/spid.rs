@@ -273,29 +273,32 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     let Some(sp) = state.spid.clone() else {
         return not_enabled();
     };
-    let form = PostForm::parse(&body).unwrap_or_default();
-    let Some(saml) = form.saml_response else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "Risposta di accesso mancante",
-            "Non è arrivata alcuna risposta dal gestore di identità. Riprova ad accedere.",
-        );
-    };
     let limits = sp.message_limits;
-    // An untrusted first look, only to find the request this claims to answer.
-    let peeked = {
-        let saml = saml.clone();
-        on_saml_threads(&sp, move || response::in_response_to(&saml, limits)).await
-    };
-    let request_id = match peeked {
-        Ok(Ok(id)) => id,
-        Ok(Err(e)) => {
+    // The form (up to the body limit) and an untrusted first look at the Response, only to
+    // find the request it claims to answer: SAML work, on the SPID threads too.
+    let peeked = on_saml_threads(&sp, move || {
+        let form = PostForm::parse(&body).unwrap_or_default();
+        let saml = form.saml_response?;
+        let request_id = response::in_response_to(&saml, limits);
+        Some((saml, form.relay_state, request_id))
+    })
+    .await;
+    let (saml, relay_state, request_id) = match peeked {
+        Ok(Some((saml, relay_state, Ok(id)))) => (saml, relay_state, id),
+        Ok(Some((_, _, Err(e)))) => {
             tracing::info!(
                 reason = e.code(),
                 error = %e,
                 "SPID response refused before matching a request"
             );
             return rejected_page(&e);
+        }
+        Ok(None) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "Risposta di accesso mancante",
+                "Non è arrivata alcuna risposta dal gestore di identità. Riprova ad accedere.",
+            );
         }
         Err(page) => return page,
     };
@@ -321,8 +324,7 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             request.browser_hash.as_bytes(),
         )
     });
-    let relay_matches = form
-        .relay_state
+    let relay_matches = relay_state
         .as_deref()
         .is_some_and(|r| token_hash::eq(r.as_bytes(), request.relay_state.as_bytes()));
     let checked = if !same_browser {
