@@ -4,8 +4,9 @@
 #   fuzz/run.sh                          # every target, 60 s each
 #   FUZZ_SECONDS=600 fuzz/run.sh spid_response
 #
-# Slowness is a finding too: inputs go up to the request body limit (-max_len=262144) and any input
-# that takes more than FUZZ_TIMEOUT seconds (1) fails the run, like a crash. fuzz/spid.dict gives
+# Slowness is a finding too: inputs go up to the request body limit (-max_len=262144, at once:
+# -len_control=0) and any input that takes more than FUZZ_TIMEOUT seconds (1) fails the run, like
+# a crash. fuzz/spid.dict gives
 # libFuzzer the XML, namespace, XML-DSig and SAML tokens it would otherwise have to guess.
 #
 # The target is built with plain cargo and the coverage flags cargo-fuzz passes (`-s none`: no
@@ -39,6 +40,6 @@ for target in "${targets[@]}"; do
   seeds=()
   [ -d "seeds/$target" ] && seeds=("seeds/$target")
   "target/$host/release/$target" "corpus/$target" "${seeds[@]}" \
-    -dict=spid.dict -max_len=262144 -timeout="$timeout" -rss_limit_mb=2048 \
+    -dict=spid.dict -max_len=262144 -len_control=0 -timeout="$timeout" -rss_limit_mb=2048 \
     -max_total_time="$seconds" -artifact_prefix="artifacts/$target/" -print_final_stats=1
 done
