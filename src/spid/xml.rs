@@ -642,6 +642,32 @@ mod tests {
         assert_eq!(limits.max_bytes, 100);
     }
 
+    /// procura.example.toml states the default limits in full (commented out): they must be
+    /// the ones in the code.
+    #[test]
+    fn the_example_file_states_the_default_limits() -> Result<(), Box<dyn std::error::Error>> {
+        use figment::providers::{Format, Toml};
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/procura.example.toml"
+        ))?;
+        for (key, defaults) in [
+            ("message_limits", Limits::message(1)),
+            ("metadata_limits", Limits::metadata(1)),
+        ] {
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("# ").filter(|l| l.starts_with(key)))
+                .ok_or(key)?;
+            let stated: std::collections::HashMap<String, XmlLimitsConfig> =
+                figment::Figment::from(Toml::string(line)).extract()?;
+            let stated = stated.get(key).ok_or(key)?;
+            assert_eq!(Limits::message(1).with(stated), defaults, "{key}");
+            assert_eq!(Limits::metadata(1).with(stated), defaults, "{key}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn qualified_names_come_from_the_source() -> Result<(), XmlError> {
         let doc = parse(
