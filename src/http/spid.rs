@@ -528,23 +528,26 @@ pub async fn slo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     let query = req.query_string().to_owned();
     let now = state.clock.now();
     let skew = secs(state.config.spid.clock_skew_secs);
-    let read = {
-        let sp = sp.clone();
-        on_saml_threads(&sp.clone(), move || {
-            let received = if get {
-                Received::Query(&query)
-            } else {
-                Received::Form(&body)
-            };
-            let expected = Expectations {
-                slo_url: &sp.slo_url,
-                now,
-                skew,
-            };
-            logout::receive(&sp.registry, received, &sp.message_limits, &expected)
-        })
-        .await
-    };
+    let reader = sp.clone();
+    let read = on_saml_threads(&sp, move || {
+        let received = if get {
+            Received::Query(&query)
+        } else {
+            Received::Form(&body)
+        };
+        let expected = Expectations {
+            slo_url: &reader.slo_url,
+            now,
+            skew,
+        };
+        logout::receive(
+            &reader.registry,
+            received,
+            &reader.message_limits,
+            &expected,
+        )
+    })
+    .await;
     match read {
         Ok(Ok(FromIdp::Request {
             idp,

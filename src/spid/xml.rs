@@ -647,10 +647,8 @@ mod tests {
     #[test]
     fn the_example_file_states_the_default_limits() -> Result<(), Box<dyn std::error::Error>> {
         use figment::providers::{Format, Toml};
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/procura.example.toml"
-        ))?;
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/procura.example.toml"))?;
         for (key, defaults) in [
             ("message_limits", Limits::message(1)),
             ("metadata_limits", Limits::metadata(1)),
