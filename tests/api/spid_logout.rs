@@ -237,6 +237,56 @@ async fn a_logout_request_signed_by_another_key_is_refused() {
     assert_eq!(by_redirect(&live, &idp, req, &request).await, 302);
 }
 
+/// A LogoutRequest shaped as issue 11's: the root declares `n` prefixes, `n` children each
+/// declare one more.
+fn namespace_flood(live: &LiveApp, n: usize) -> String {
+    let root: String = (0..n)
+        .map(|i| format!(r#" xmlns:p{i}="urn:p{i}""#))
+        .collect();
+    let children: String = (0..n)
+        .map(|i| format!(r#"<a xmlns:q{i}="urn:q{i}"/>"#))
+        .collect();
+    IdpLogoutRequest::new(live)
+        .xml()
+        .replacen(" ID=", &format!("{root} ID="), 1)
+        .replacen(
+            "</samlp:LogoutRequest>",
+            &format!("{children}</samlp:LogoutRequest>"),
+            1,
+        )
+}
+
+#[actix_web::test]
+async fn a_message_beyond_the_limits_is_refused_before_it_is_parsed() {
+    let idp = FakeIdp::new();
+    let live = spid_app(&idp).await;
+    // Signed by the IdP's own key even: its shape is refused first, on either binding and at
+    // the assertion consumer.
+    let flood = namespace_flood(&live, 3000);
+    let req = RedirectParam::SamlRequest;
+    assert_eq!(by_redirect(&live, &idp, req, &flood).await, 400);
+    let resp = no_redirects()
+        .post(format!("{}/spid/slo", live.base))
+        .form(&[("SAMLRequest", STANDARD.encode(flood.as_bytes()))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = no_redirects()
+        .post(format!("{}/spid/acs", live.base))
+        .form(&[("SAMLResponse", STANDARD.encode(flood.as_bytes()))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("Accesso non riuscito"));
+    // Within the limits the same message is fine.
+    assert_eq!(
+        by_redirect(&live, &idp, req, &namespace_flood(&live, 4)).await,
+        302
+    );
+}
+
 // ---- LogoutResponse -----------------------------------------------------------------------
 
 /// A LogoutRequest procura sent to `idp_entity_id`, waiting for its answer.
