@@ -459,6 +459,36 @@ pub struct SpidConfig {
     pub request_ttl_secs: u64,
     /// Largest SAML message accepted (decoded bytes).
     pub max_message_bytes: usize,
+    /// Structural limits of SAML messages beyond the built-in ones (`spid::xml::Limits`).
+    pub message_limits: XmlLimitsConfig,
+    /// Largest IdP metadata document (a file, a URL, the AgID aggregate).
+    pub max_metadata_bytes: usize,
+    /// Structural limits of IdP metadata beyond the built-in ones.
+    pub metadata_limits: XmlLimitsConfig,
+    /// Threads that parse and check SAML (and sign procura's own messages); 0 means half the
+    /// cores, at least one. They run at a lower priority (`workers_nice`), so a flood of SAML
+    /// cannot starve tokens, introspection, access checks or PIN logins.
+    pub workers: usize,
+    /// Nice value (0-19) of those threads: how much they yield to the rest of the service.
+    pub workers_nice: i32,
+    /// SAML jobs waiting for a thread beyond which a SPID request is answered 503 at once.
+    pub queue: usize,
+}
+
+/// Overrides of the structural limits of a SAML document (`[spid.message_limits]`,
+/// `[spid.metadata_limits]`); an absent key keeps procura's default (README, "SPID input
+/// limits").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XmlLimitsConfig {
+    pub max_elements: Option<usize>,
+    pub max_depth: Option<usize>,
+    pub max_attributes: Option<usize>,
+    pub max_namespace_declarations: Option<usize>,
+    pub max_namespaces_in_scope: Option<usize>,
+    pub max_namespace_declarations_total: Option<usize>,
+    pub max_name_bytes: Option<usize>,
+    pub max_attribute_value_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -541,6 +571,12 @@ impl Default for SpidConfig {
             clock_skew_secs: 30,
             request_ttl_secs: 30 * 60,
             max_message_bytes: 256 * 1024,
+            message_limits: XmlLimitsConfig::default(),
+            max_metadata_bytes: 16 * 1024 * 1024,
+            metadata_limits: XmlLimitsConfig::default(),
+            workers: 0,
+            workers_nice: 19,
+            queue: 64,
         }
     }
 }

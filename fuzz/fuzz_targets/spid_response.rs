@@ -1,12 +1,15 @@
 #![no_main]
-//! Whatever reaches the assertion consumer service, read the way procura reads it: the
-//! `SAMLResponse` field (base64 of the bytes, and the bytes as they are), the XML inside, its
-//! signatures, its times, and signed HTTP-Redirect queries.
+//! Whatever reaches the assertion consumer service and the Single Logout endpoint, read the
+//! way procura reads it: the `SAMLResponse` field (base64 of the bytes, and the bytes as they
+//! are), the XML inside, its signatures, its times, signed HTTP-Redirect queries, and SLO
+//! messages by either binding.
 //!
-//! Besides "never panic, never hang": the fuzz IdP's private key signed exactly one thing, the
-//! Assertion of `seeds/spid_response/response.xml`, and was then destroyed. So every signature
-//! that verifies must cover that same Assertion, every accepted login must carry what it says,
-//! and no Redirect query can verify. Anything else is a signature-wrapping hole.
+//! Besides "never panic, never hang" (fuzz/run.sh gives each input one second, and inputs as
+//! large as the body limit): the fuzz IdP's private key signed exactly one thing, the Assertion
+//! of `seeds/spid_response/response.xml`, and was then destroyed. So every signature that
+//! verifies must cover that same Assertion, every accepted login must carry what it says, and
+//! no Redirect query and no Single Logout message can verify. Anything else is a
+//! signature-wrapping hole.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,6 +17,9 @@ use chrono::{DateTime, Duration, Utc};
 use libfuzzer_sys::fuzz_target;
 use procura::login::Level;
 use procura::spid::dsig::{self, VerifyingKey};
+use procura::spid::idp;
+use procura::spid::logout::{self, Expectations, Received};
+use procura::spid::registry::IdpRegistry;
 use procura::spid::response::{self, Comparison, Expected, SpidLogin};
 use procura::spid::{time, xml};
 use std::sync::OnceLock;
@@ -49,6 +55,8 @@ a/xp4iVhd2NFS27ax+l0sgLJdNkbxbnvRec5uwmnAGrtyaa7dLIow6rskGmKM1S/
 
 struct Fixture {
     keys: Vec<VerifyingKey>,
+    /// The fuzz IdP, as the registry holds it for Single Logout.
+    registry: IdpRegistry,
     request_issued: DateTime<Utc>,
     now: DateTime<Utc>,
 }
@@ -61,7 +69,19 @@ fn fixture() -> &'static Fixture {
             Err(e) => panic!("the fuzz IdP certificate does not load: {e}"),
         };
         let at = |s| time::parse(s).unwrap_or_else(|| panic!("fixture time {s}"));
+        let metadata = format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+            IDP_CERTIFICATE
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>()
+        );
+        let idps = match idp::parse(&metadata, 1 << 20, at("2026-11-30T10:00:00Z")) {
+            Ok(parsed) => parsed.idps,
+            Err(e) => panic!("the fuzz IdP metadata do not load: {e}"),
+        };
         Fixture {
+            registry: IdpRegistry::from_idps(idps),
             keys: vec![key],
             request_issued: at("2026-11-30T10:00:00Z"),
             now: at("2026-11-30T10:01:00Z"),
@@ -83,7 +103,7 @@ fn expected(f: &Fixture) -> Expected<'_> {
         required_attributes: &["fiscalNumber"],
         now: f.now,
         skew: Duration::seconds(30),
-        max_bytes: MAX_BYTES,
+        limits: xml::Limits::message(MAX_BYTES),
     }
 }
 
@@ -101,8 +121,23 @@ fuzz_target!(|data: &[u8]| {
         if dsig::decode_redirect(text, &f.keys, MAX_BYTES).is_ok() {
             panic!("a Redirect query verified, but the fuzz IdP never signed one");
         }
+        single_logout(f, Received::Query(text));
     }
+    single_logout(f, Received::Form(data));
 });
+
+/// No Single Logout message was ever signed by the fuzz IdP: none may be accepted.
+fn single_logout(f: &Fixture, received: Received<'_>) {
+    let expected = Expectations {
+        slo_url: "https://procura.example/spid/slo",
+        now: f.now,
+        skew: Duration::seconds(30),
+    };
+    let limits = xml::Limits::message(MAX_BYTES);
+    if let Ok(message) = logout::receive(&f.registry, received, &limits, &expected) {
+        panic!("a Single Logout message was accepted: {message:?}");
+    }
+}
 
 fn field(f: &Fixture, saml_response: &str) {
     let _ = response::in_response_to(saml_response, MAX_BYTES);
@@ -129,7 +164,7 @@ fn signed_content(login: &SpidLogin) -> String {
 }
 
 fn document(f: &Fixture, text: &str) {
-    let Ok(doc) = xml::parse(text, MAX_BYTES) else {
+    let Ok(doc) = xml::parse(text, xml::Limits::message(MAX_BYTES)) else {
         return;
     };
     for node in doc.descendants().filter(|n| n.is_element()) {

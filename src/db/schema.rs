@@ -365,6 +365,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    spid_received_logouts (idp_entity_id, request_id) {
+        idp_entity_id -> Text,
+        request_id -> Text,
+        received_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     spid_idp_metadata (source) {
         source -> Text,
         xml -> Text,
@@ -434,4 +443,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     spid_idp_metadata,
     cns_tickets,
     cns_ocsp_responses,
+    spid_received_logouts,
 );

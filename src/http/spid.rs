@@ -1,6 +1,8 @@
 //! SPID login (issue 6): the SP metadata, the AuthnRequest, the assertion consumer and
-//! Single Logout in both directions. Signing and checking signatures run on the blocking
-//! pool; every state change sits in the database, so any instance can take any step.
+//! Single Logout in both directions. Parsing, signing and checking signatures run on the SPID
+//! threads (`spid::pool`: bounded, lower priority, 503 when too much is waiting), never on the
+//! async workers nor the blocking pool the database calls share; every state change sits in
+//! the database, so any instance can take any step.
 //!
 //! The Response arrives by a cross-site POST from the IdP, which carries no SameSite=Lax
 //! cookie: the request is bound to the browser by a cookie of its own (`procura_spid`,
@@ -15,13 +17,15 @@ use crate::audit::{self, Event, Outcome, Party};
 use crate::config::SpidBinding;
 use crate::db::{self, DbError};
 use crate::login::{AuthenticatedPerson, Level, LoginOutcome, Method};
-use crate::oauth::params::Params;
 use crate::oauth::{session, token_hash};
 use crate::person::codice_fiscale::CodiceFiscale;
+use crate::spid::form::{self, PostForm};
 use crate::spid::idp::IdentityProvider;
+use crate::spid::logout::{Expectations, FromIdp, LogoutOutcome, Received};
+use crate::spid::pool::PoolError;
 use crate::spid::response::{self, Comparison, Expected, ResponseError, SpidLogin};
 use crate::spid::store::{self, OutstandingRequest, PendingLogout, SpidSession};
-use crate::spid::{ServiceProvider, authn_request, dsig, logout, time, uri, xml};
+use crate::spid::{ServiceProvider, authn_request, dsig, logout, time, uri};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -43,6 +47,32 @@ fn not_enabled(state: &AppState) -> HttpResponse {
 
 fn unavailable(state: &AppState, e: &dyn std::fmt::Display) -> HttpResponse {
     pages::unavailable(state, e, "SPID step")
+}
+
+/// Runs SAML work on the SPID threads. `Err` is the page to answer when they cannot take it:
+/// 503 when too much work is already waiting (a flood of SAML must not queue without bound).
+async fn on_saml_threads<T: Send + 'static>(
+    state: &AppState,
+    sp: &ServiceProvider,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HttpResponse> {
+    sp.pool.run(job).await.map_err(|e| match e {
+        PoolError::Busy => {
+            tracing::warn!("SPID work queue full: request answered 503");
+            let mut page = pages::error_page(
+state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Servizio momentaneamente occupato",
+                "Il servizio di accesso con SPID è molto richiesto in questo momento. Riprova tra qualche secondo.",
+            );
+            page.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static("2"),
+            );
+            page
+        }
+        PoolError::Lost => unavailable(state, &e),
+    })
 }
 
 /// The cookie of the SPID binding: the IdP posts the Response cross-site, so under TLS it
@@ -71,23 +101,25 @@ enum Outgoing {
     Xml(String),
 }
 
-/// Signs `xml` for `binding` on the blocking pool.
+/// Signs `xml` for `binding` on the SPID threads; `Err` is the page to answer.
 async fn sign(
+    state: &AppState,
     sp: Arc<ServiceProvider>,
     binding: SpidBinding,
     param: dsig::RedirectParam,
     xml: String,
     relay_state: Option<String>,
-) -> Result<Outgoing, String> {
-    web::block(move || match binding {
+) -> Result<Outgoing, HttpResponse> {
+    let signer = Arc::clone(&sp);
+    on_saml_threads(state, &sp, move || match binding {
         SpidBinding::Redirect => {
-            dsig::encode_redirect(param, &xml, relay_state.as_deref(), &sp.key).map(Outgoing::Query)
+            dsig::encode_redirect(param, &xml, relay_state.as_deref(), &signer.key)
+                .map(Outgoing::Query)
         }
-        SpidBinding::Post => dsig::sign_enveloped(&xml, &sp.key).map(Outgoing::Xml),
+        SpidBinding::Post => dsig::sign_enveloped(&xml, &signer.key).map(Outgoing::Xml),
     })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())
+    .await?
+    .map_err(|e| unavailable(state, &e))
 }
 
 /// Sends the browser to the IdP: exactly 302 for HTTP-Redirect (spid-sp-test and some IdPs
@@ -137,8 +169,9 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     let Some(sp) = state.spid.clone() else {
         return not_enabled(&state);
     };
-    let params = Params::parse(req.query_string()).unwrap_or_default();
-    let Some(idp) = params.get("idp").and_then(|id| sp.registry.find(id)) else {
+    // Read in one pass: the general parser compares repeated names pairwise.
+    let [idp, flow] = form::fields(req.query_string(), ["idp", "flow"]).unwrap_or_default();
+    let Some(idp) = idp.and_then(|id| sp.registry.find(&id)) else {
         return pages::error_page(
             &state,
             StatusCode::BAD_REQUEST,
@@ -146,9 +179,9 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
             "Il gestore di identità SPID scelto non è tra quelli riconosciuti. Torna alla pagina di accesso e scegline un altro.",
         );
     };
-    let flow = match params.get("flow") {
+    let flow = match flow {
         None => None,
-        Some(id) => match login_pages::browser_flow(&state, &req, Some(id)).await {
+        Some(id) => match login_pages::browser_flow(&state, &req, Some(&id)).await {
             Ok(Some(f)) => Some(f),
             Ok(None) => return login_pages::flow_gone(&state),
             Err(e) => return unavailable(&state, &e),
@@ -205,13 +238,13 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         return unavailable(&state, &e);
     }
     let param = dsig::RedirectParam::SamlRequest;
-    match sign(sp, binding, param, xml, Some(relay_state.clone())).await {
+    match sign(&state, sp, binding, param, xml, Some(relay_state.clone())).await {
         Ok(outgoing) => {
             let mut resp = deliver(&state, outgoing, &destination, param, Some(&relay_state));
             let _ = resp.add_cookie(&binding_cookie(&state, cookie));
             resp
         }
-        Err(e) => unavailable(&state, &e),
+        Err(page) => page,
     }
 }
 
@@ -243,34 +276,35 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     let Some(sp) = state.spid.clone() else {
         return not_enabled(&state);
     };
-    let form = std::str::from_utf8(&body)
-        .ok()
-        .and_then(Params::parse)
-        .unwrap_or_default();
-    let Some(saml) = form.get("SAMLResponse").map(str::to_owned) else {
-        return refused(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Risposta di accesso mancante",
-            "Non è arrivata alcuna risposta dal gestore di identità. Riprova ad accedere.",
-        );
-    };
-    let max = state.config.spid.max_message_bytes;
-    // An untrusted first look, only to find the request this claims to answer.
-    let peeked = {
-        let saml = saml.clone();
-        web::block(move || response::in_response_to(&saml, max)).await
-    };
-    let request_id = match peeked {
-        Ok(Ok(id)) => id,
-        Ok(Err(e)) => {
+    let limits = sp.message_limits;
+    // The form (up to the body limit) and an untrusted first look at the Response, only to
+    // find the request it claims to answer: SAML work, on the SPID threads too.
+    let peeked = on_saml_threads(&state, &sp, move || {
+        let form = PostForm::parse(&body).unwrap_or_default();
+        let saml = form.saml_response?;
+        let request_id = response::in_response_to(&saml, limits);
+        Some((saml, form.relay_state, request_id))
+    })
+    .await;
+    let (saml, relay_state, request_id) = match peeked {
+        Ok(Some((saml, relay_state, Ok(id)))) => (saml, relay_state, id),
+        Ok(Some((_, _, Err(e)))) => {
             tracing::info!(
                 reason = e.code(),
+                error = %e,
                 "SPID response refused before matching a request"
             );
             return rejected_page(&state, &e);
         }
-        Err(e) => return unavailable(&state, &e),
+        Ok(None) => {
+            return refused(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "Risposta di accesso mancante",
+                "Non è arrivata alcuna risposta dal gestore di identità. Riprova ad accedere.",
+            );
+        }
+        Err(page) => return page,
     };
     let now = state.clock.now();
     let found = {
@@ -295,15 +329,19 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             request.browser_hash.as_bytes(),
         )
     });
-    let relay_matches = form
-        .get("RelayState")
+    let relay_matches = relay_state
+        .as_deref()
         .is_some_and(|r| token_hash::eq(r.as_bytes(), request.relay_state.as_bytes()));
     let checked = if !same_browser {
         Err(("wrong_browser", None))
     } else if !relay_matches {
         Err(("relay_state", None))
     } else {
-        validate(&state, &sp, &request, saml, now).await
+        match validate(&state, &sp, &request, saml, now).await {
+            Ok(checked) => checked,
+            // Not the Response's fault: the request is not spent, the browser may post again.
+            Err(page) => return page,
+        }
     };
     match checked {
         Ok(login) => accepted(&state, request, login).await,
@@ -324,29 +362,30 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
 
 type Refusal = (&'static str, Option<ResponseError>);
 
-/// Runs every check of the Response on the blocking pool.
+/// Runs every check of the Response on the SPID threads. The outer `Err` is the page to
+/// answer when they could not take the work.
 async fn validate(
     state: &AppState,
     sp: &Arc<ServiceProvider>,
     request: &OutstandingRequest,
     saml: String,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<SpidLogin, Refusal> {
+) -> Result<Result<SpidLogin, Refusal>, HttpResponse> {
     let Some(idp) = sp.registry.find(&request.idp_entity_id) else {
-        return Err(("unknown_idp", None));
+        return Ok(Err(("unknown_idp", None)));
     };
     let (Some(level), Some(issued)) = (
         Level::parse(&request.level),
         time::parse(&request.issue_instant),
     ) else {
-        return Err(("stored_request", None));
+        return Ok(Err(("stored_request", None)));
     };
-    let sp = sp.clone();
+    let checker = sp.clone();
     let request_id = request.id.clone();
     let acs_url = request.acs_url.clone();
     let skew = secs(state.config.spid.clock_skew_secs);
-    let max_bytes = state.config.spid.max_message_bytes;
-    let result = web::block(move || {
+    let result = on_saml_threads(state, sp, move || {
+        let sp = checker;
         let expected = Expected {
             request_id: &request_id,
             request_issue_instant: issued,
@@ -359,16 +398,12 @@ async fn validate(
             required_attributes: REQUIRED_ATTRIBUTES,
             now,
             skew,
-            max_bytes,
+            limits: sp.message_limits,
         };
         response::validate(&saml, &expected)
     })
-    .await;
-    match result {
-        Ok(Ok(login)) => Ok(login),
-        Ok(Err(e)) => Err((e.code(), Some(e))),
-        Err(_) => Err(("cancelled", None)),
-    }
+    .await?;
+    Ok(result.map_err(|e| (e.code(), Some(e))))
 }
 
 /// A refused Response spends its request too: nobody gets a second try with the same ID.
@@ -488,115 +523,70 @@ async fn accepted(state: &AppState, request: OutstandingRequest, login: SpidLogi
     }
 }
 
-/// A Single Logout message received from an IdP, its signature checked.
-enum FromIdp {
-    Request {
-        idp: Arc<IdentityProvider>,
-        request: logout::IncomingLogoutRequest,
-        relay_state: Option<String>,
-    },
-    Response(logout::IncomingLogoutResponse),
-}
-
-#[derive(Debug, thiserror::Error)]
-enum SloError {
-    #[error(transparent)]
-    Logout(#[from] logout::LogoutError),
-    #[error(transparent)]
-    Signature(#[from] dsig::DsigError),
-    #[error(transparent)]
-    Xml(#[from] xml::XmlError),
-    #[error("unknown identity provider")]
-    UnknownIdp,
-    #[error("no SAML message")]
-    NoMessage,
-}
-
-/// Reads and verifies a SLO message (HTTP-Redirect query or HTTP-POST form).
-fn read_slo(sp: &ServiceProvider, get: bool, raw: &str, max: usize) -> Result<FromIdp, SloError> {
-    let (is_request, signed, relay_state, idp) = if get {
-        let (_, peeked) = dsig::peek_redirect(raw, max)?;
-        let issuer = logout::peek_issuer(&peeked, max)?;
-        let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
-        let message = dsig::decode_redirect(raw, &idp.signing_keys, max)?;
-        let is_request = message.param == dsig::RedirectParam::SamlRequest;
-        (is_request, message.xml, message.relay_state, idp)
-    } else {
-        let form = Params::parse(raw).ok_or(SloError::NoMessage)?;
-        let (is_request, encoded) = match (form.get("SAMLRequest"), form.get("SAMLResponse")) {
-            (Some(r), None) => (true, r),
-            (None, Some(r)) => (false, r),
-            _ => return Err(SloError::NoMessage),
-        };
-        let text = xml::decode_base64(encoded, max)?;
-        let issuer = logout::peek_issuer(&text, max)?;
-        let idp = sp.registry.find(&issuer).ok_or(SloError::UnknownIdp)?;
-        let signed = logout::verified_post(&text, &idp.signing_keys, max)?;
-        (
-            is_request,
-            signed,
-            form.get("RelayState").map(str::to_owned),
-            idp,
-        )
-    };
-    if is_request {
-        let request = logout::read_request(&signed, max)?;
-        if request.issuer != idp.entity_id {
-            return Err(SloError::UnknownIdp);
-        }
-        Ok(FromIdp::Request {
-            idp,
-            request,
-            relay_state,
-        })
-    } else {
-        let response = logout::read_response(&signed, max)?;
-        if response.issuer != idp.entity_id {
-            return Err(SloError::UnknownIdp);
-        }
-        Ok(FromIdp::Response(response))
-    }
-}
-
 /// GET|POST /spid/slo: an IdP's LogoutRequest (IdP-initiated logout) or its LogoutResponse
-/// to procura's own request.
+/// to procura's own request. Everything `logout::receive` checks (a known IdP's signature,
+/// Destination, IssueInstant, NotOnOrAfter) runs on the SPID threads; what the database knows
+/// (a LogoutRequest ID seen before, the pending logout a LogoutResponse answers, and the IdP
+/// it went to) is checked here.
 pub async fn slo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let Some(sp) = state.spid.clone() else {
         return not_enabled(&state);
     };
     let get = req.method() == actix_web::http::Method::GET;
-    let raw = if get {
-        req.query_string().to_owned()
-    } else {
-        String::from_utf8_lossy(&body).into_owned()
-    };
-    let max = state.config.spid.max_message_bytes;
-    let read = {
-        let sp = sp.clone();
-        web::block(move || read_slo(&sp, get, &raw, max)).await
-    };
+    let query = req.query_string().to_owned();
+    let now = state.clock.now();
+    let skew = secs(state.config.spid.clock_skew_secs);
+    let reader = sp.clone();
+    let read = on_saml_threads(&state, &sp, move || {
+        let received = if get {
+            Received::Query(&query)
+        } else {
+            Received::Form(&body)
+        };
+        let expected = Expectations {
+            slo_url: &reader.slo_url,
+            now,
+            skew,
+        };
+        logout::receive(
+            &reader.registry,
+            received,
+            &reader.message_limits,
+            &expected,
+        )
+    })
+    .await;
     match read {
         Ok(Ok(FromIdp::Request {
             idp,
             request,
             relay_state,
         })) => idp_initiated(&state, sp, idp, request, relay_state).await,
-        Ok(Ok(FromIdp::Response(response))) => logout_answered(&state, response).await,
-        Ok(Err(e)) => {
-            tracing::info!(error = %e, "SPID logout message refused");
-            refused(
-                &state,
-                StatusCode::BAD_REQUEST,
-                "Richiesta di uscita non valida",
-                "Il messaggio di uscita ricevuto dal gestore di identità non è valido.",
-            )
+        Ok(Ok(FromIdp::Response { idp, response })) => {
+            logout_answered(&state, &idp, response).await
         }
-        Err(e) => unavailable(&state, &e),
+        Ok(Err(e)) => slo_refused(&state, e.code(), &e),
+        Err(page) => page,
     }
 }
 
-/// The IdP asks to end the person's sessions: end every session of that NameID (also when
-/// none is left) and answer with a signed LogoutResponse.
+fn slo_refused(
+    state: &AppState,
+    reason: &'static str,
+    detail: &dyn std::fmt::Display,
+) -> HttpResponse {
+    tracing::info!(reason, error = %detail, "SPID logout message refused");
+    refused(
+        state,
+        StatusCode::BAD_REQUEST,
+        "Richiesta di uscita non valida",
+        "Il messaggio di uscita ricevuto dal gestore di identità non è valido.",
+    )
+}
+
+/// The IdP asks to end the person's sessions: unless this request ID was seen before (on any
+/// instance), end every session of that NameID (also when none is left) and answer with a
+/// signed LogoutResponse.
 async fn idp_initiated(
     state: &AppState,
     sp: Arc<ServiceProvider>,
@@ -607,9 +597,15 @@ async fn idp_initiated(
     let now = state.clock.now();
     let ended = {
         let (entity, name_id) = (idp.entity_id.clone(), request.name_id.clone());
-        let index = request.session_index.clone();
+        let (request_id, index) = (request.id.clone(), request.session_index.clone());
+        let remember_until = request.remember_until(secs(state.config.spid.clock_skew_secs));
         let key = state.audit_key.clone();
         db::run(&state.db, move |c| {
+            // The ID first, on its own: every later step takes its own transaction (sessions
+            // end one by one), and a replay must not end anything.
+            if !store::remember_logout_request(c, &entity, &request_id, now, remember_until)? {
+                return Ok(None);
+            }
             let ids = store::sessions_for_name_id(c, &entity, &name_id, index.as_deref())?;
             for id in &ids {
                 session::end_session(c, id, now)?;
@@ -622,12 +618,14 @@ async fn idp_initiated(
                     serde_json::json!({ "idp": entity, "initiated_by": "idp", "sessions": ids.len() }),
                 ),
             )?;
-            Ok::<_, DbError>(ids.len())
+            Ok::<_, DbError>(Some(ids.len()))
         })
         .await
     };
-    if let Err(e) = ended {
-        return unavailable(state, &e);
+    match ended {
+        Ok(Some(_)) => {}
+        Ok(None) => return slo_refused(state, "replayed", &"LogoutRequest ID seen before"),
+        Err(e) => return unavailable(state, &e),
     }
     let Some((binding, endpoint)) = idp.slo_for(state.config.spid.binding) else {
         return pages::logged_out(state);
@@ -647,35 +645,63 @@ async fn idp_initiated(
     }
     .to_xml();
     let param = dsig::RedirectParam::SamlResponse;
-    match sign(sp, binding, param, xml, relay_state.clone()).await {
+    match sign(state, sp, binding, param, xml, relay_state.clone()).await {
         Ok(outgoing) => deliver(state, outgoing, &destination, param, relay_state.as_deref()),
-        Err(e) => unavailable(state, &e),
+        Err(page) => page,
     }
 }
 
-/// The IdP answered procura's LogoutRequest: go where the relying party asked.
+/// The IdP answered procura's LogoutRequest: the pending logout it names must have gone to
+/// that very IdP. Whatever the status, the session here has ended already, so the browser goes
+/// where the relying party asked; a partial or failed logout at the IdP is logged and audited.
 async fn logout_answered(
     state: &AppState,
+    idp: &IdentityProvider,
     response: logout::IncomingLogoutResponse,
 ) -> HttpResponse {
     let now = state.clock.now();
-    let id = response.in_response_to.clone();
-    match db::run(&state.db, move |c| store::consume_logout(c, &id, now)).await {
+    let outcome = response.outcome();
+    let key = state.audit_key.clone();
+    let (id, entity) = (response.in_response_to.clone(), idp.entity_id.clone());
+    let status = response
+        .sub_status
+        .clone()
+        .unwrap_or(response.status.clone());
+    let answered = db::run(&state.db, move |c| {
+        let Some(pending) = store::consume_logout(c, &id, &entity, now)? else {
+            return Ok(None);
+        };
+        let result = match outcome {
+            LogoutOutcome::Success => Outcome::Success,
+            LogoutOutcome::Partial | LogoutOutcome::Failed => Outcome::Failure,
+        };
+        audit::append_alone(
+            c,
+            &key,
+            now,
+            Event::new(Party::system(), "spid.logout", result).detail(serde_json::json!({
+                "idp": entity, "initiated_by": "sp", "request": id, "status": status
+            })),
+        )?;
+        Ok::<_, DbError>(Some(pending))
+    })
+    .await;
+    match answered {
         Ok(Some(pending)) => {
-            if response.status != uri::STATUS_SUCCESS {
-                tracing::info!(status = %response.status, "SPID logout partial at the IdP");
+            if outcome != LogoutOutcome::Success {
+                tracing::warn!(
+                    status = %response.status,
+                    sub_status = response.sub_status.as_deref().unwrap_or(""),
+                    idp = %idp.entity_id,
+                    "SPID logout not complete at the IdP"
+                );
             }
             match pending.return_to {
                 Some(to) => browser::see_other(&to).finish(),
                 None => pages::logged_out(state),
             }
         }
-        Ok(None) => refused(
-            state,
-            StatusCode::BAD_REQUEST,
-            "Richiesta di uscita non valida",
-            "La risposta del gestore di identità non corrisponde a un'uscita in corso.",
-        ),
+        Ok(None) => slo_refused(state, "in_response_to", &"no pending logout to this IdP"),
         Err(e) => unavailable(state, &e),
     }
 }
@@ -722,15 +748,13 @@ pub(super) async fn single_logout(
     .to_xml();
     let param = dsig::RedirectParam::SamlRequest;
     let relay_state = uuid::Uuid::new_v4().simple().to_string();
-    match sign(sp, binding, param, xml, Some(relay_state.clone())).await {
+    match sign(state, sp, binding, param, xml, Some(relay_state.clone())).await {
         Ok(outgoing) => {
             let mut resp = deliver(state, outgoing, &destination, param, Some(&relay_state));
             let _ = resp.add_cookie(&browser::removal(state, SESSION_COOKIE));
             Some(resp)
         }
-        Err(e) => {
-            tracing::error!(error = %e, "could not sign a SPID logout request");
-            None
-        }
+        // Logged where it failed; the logout here is done, the IdP is not told.
+        Err(_) => None,
     }
 }

@@ -15,11 +15,22 @@
 //!
 //! roxmltree has already normalized line endings and attribute values as a conformant parser
 //! must; it does not keep prefixes, so qualified names are read back from the source text.
+//!
+//! Cost: linear in the subtree. The namespaces rendered by the output ancestors are kept per
+//! prefix (a map of stacks), so deciding whether a declaration must be written takes constant
+//! time whatever the depth; the URI a prefix has is looked up among the element's namespaces
+//! in scope, which the parse limits bound (`xml::Limits::max_namespaces_in_scope`); and a
+//! `PrefixList` has at most [`MAX_INCLUSIVE_PREFIXES`] entries.
 
 use roxmltree::{Node, NodeId};
+use std::collections::HashMap;
 
 /// The XML namespace (`xml:` prefix), implicitly declared and never rendered.
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// Most prefixes an InclusiveNamespaces `PrefixList` may name. Signatures in the wild name
+/// none or one or two (`xs`, `xsi`, `saml`); each costs a lookup on every element.
+pub const MAX_INCLUSIVE_PREFIXES: usize = 8;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum C14nError {
@@ -29,6 +40,8 @@ pub enum C14nError {
     Name(usize),
     #[error("prefix {0:?} is not declared")]
     UndeclaredPrefix(String),
+    #[error("more than {MAX_INCLUSIVE_PREFIXES} inclusive prefixes")]
+    TooManyInclusivePrefixes,
 }
 
 /// What to canonicalize besides the subtree itself.
@@ -45,10 +58,12 @@ pub fn canonicalize<'a>(element: Node<'a, '_>, options: &Options<'a>) -> Result<
     if !element.is_element() {
         return Err(C14nError::NotAnElement);
     }
+    if options.inclusive_prefixes.len() > MAX_INCLUSIVE_PREFIXES {
+        return Err(C14nError::TooManyInclusivePrefixes);
+    }
     let mut out = String::with_capacity(element.range().len());
-    // Namespaces rendered by the output ancestors, innermost last; `scopes` remembers how many
-    // entries each open element added so they are dropped when it closes.
-    let mut rendered: Vec<(&str, &str)> = Vec::new();
+    let mut rendered = Rendered::default();
+    // How many declarations each open element rendered, dropped when it closes.
     let mut scopes: Vec<usize> = Vec::new();
 
     // Depth-first walk without recursion: documents are bounded in node count, not in depth.
@@ -66,7 +81,7 @@ pub fn canonicalize<'a>(element: Node<'a, '_>, options: &Options<'a>) -> Result<
                     continue;
                 }
                 end_tag(node, &mut out)?;
-                rendered.truncate(rendered.len().saturating_sub(added));
+                rendered.pop(added);
             } else if node.is_text() {
                 push_text(node.text().unwrap_or(""), &mut out);
             } else if node.is_pi() {
@@ -84,19 +99,55 @@ pub fn canonicalize<'a>(element: Node<'a, '_>, options: &Options<'a>) -> Result<
             }
             let Some(parent) = open.pop() else { break };
             end_tag(parent, &mut out)?;
-            let added = scopes.pop().unwrap_or(0);
-            rendered.truncate(rendered.len().saturating_sub(added));
+            rendered.pop(scopes.pop().unwrap_or(0));
             done = parent;
         }
     }
     Ok(out)
 }
 
+/// The namespace declarations the output ancestors rendered: for each prefix, the URIs it was
+/// rendered with, innermost last; and the prefixes in the order they were rendered, so that an
+/// element's own are dropped when it closes.
+#[derive(Default)]
+struct Rendered<'a> {
+    by_prefix: HashMap<&'a str, Vec<&'a str>>,
+    order: Vec<&'a str>,
+}
+
+impl<'a> Rendered<'a> {
+    /// The URI `prefix` has in the output so far (`""`: none, or the empty default namespace).
+    fn in_effect(&self, prefix: &str) -> &'a str {
+        self.by_prefix
+            .get(prefix)
+            .and_then(|uris| uris.last())
+            .copied()
+            .unwrap_or("")
+    }
+
+    fn push(&mut self, prefix: &'a str, uri: &'a str) {
+        self.by_prefix.entry(prefix).or_default().push(uri);
+        self.order.push(prefix);
+    }
+
+    /// Drops the last `count` declarations rendered.
+    fn pop(&mut self, count: usize) {
+        for _ in 0..count {
+            let Some(prefix) = self.order.pop() else {
+                return;
+            };
+            if let Some(uris) = self.by_prefix.get_mut(prefix) {
+                uris.pop();
+            }
+        }
+    }
+}
+
 /// Writes `<qname ns-declarations attributes>` and returns how many namespace entries it rendered.
 fn start_tag<'a>(
     node: Node<'a, '_>,
     options: &Options<'a>,
-    rendered: &mut Vec<(&'a str, &'a str)>,
+    rendered: &mut Rendered<'a>,
     out: &mut String,
 ) -> Result<usize, C14nError> {
     let source = node.document().input_text();
@@ -128,22 +179,19 @@ fn start_tag<'a>(
         }
     }
 
+    // Sorted by prefix, as they are written; each prefix once.
+    utilized.sort_unstable();
+    utilized.dedup();
     let mut declarations: Vec<(&'a str, &'a str)> = Vec::new();
     for prefix in utilized {
-        if prefix == "xml" || declarations.iter().any(|(p, _)| *p == prefix) {
+        if prefix == "xml" {
             continue;
         }
         let uri = namespace_of(node, prefix)?;
-        let in_effect = rendered
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == prefix)
-            .map_or("", |(_, u)| *u);
-        if uri != in_effect {
+        if uri != rendered.in_effect(prefix) {
             declarations.push((prefix, uri));
         }
     }
-    declarations.sort_unstable_by(|a, b| a.0.cmp(b.0));
     attributes.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
 
     out.push('<');
@@ -167,7 +215,9 @@ fn start_tag<'a>(
         out.push('"');
     }
     out.push('>');
-    rendered.extend(declarations.iter().copied());
+    for (prefix, uri) in &declarations {
+        rendered.push(prefix, uri);
+    }
     Ok(declarations.len())
 }
 

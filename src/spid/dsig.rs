@@ -354,6 +354,31 @@ pub fn verify_enveloped(
         ));
     }
 
+    // The signature value first, over SignedInfo (a few elements), as xmlsec does: nothing
+    // the signer did not write is canonicalized or digested at the length of the document.
+    if keys.is_empty() {
+        return Err(DsigError::Invalid("no trusted key"));
+    }
+    prefixes_occur(parts.signed_info, &parts.signed_info_prefixes)?;
+    let signed_info = c14n::canonicalize(
+        parts.signed_info,
+        &Options {
+            omit: None,
+            inclusive_prefixes: &parts.signed_info_prefixes,
+        },
+    )
+    .map_err(xml_error)?;
+    if !keys
+        .iter()
+        .any(|k| k.verifies(parts.method, signed_info.as_bytes(), &parts.signature_value))
+    {
+        return Err(DsigError::Invalid(
+            "signature value does not match a trusted key",
+        ));
+    }
+
+    // Then the reference: its transforms, PrefixList included, were signed.
+    prefixes_occur(element, &parts.reference_prefixes)?;
     let signed_xml = c14n::canonicalize(
         element,
         &Options {
@@ -366,27 +391,32 @@ pub fn verify_enveloped(
     if digest.as_ref() != parts.digest_value.as_slice() {
         return Err(DsigError::Invalid("digest mismatch"));
     }
-
-    let signed_info = c14n::canonicalize(
-        parts.signed_info,
-        &Options {
-            omit: None,
-            inclusive_prefixes: &parts.signed_info_prefixes,
-        },
-    )
-    .map_err(xml_error)?;
-    if keys.is_empty() {
-        return Err(DsigError::Invalid("no trusted key"));
-    }
-    if !keys
-        .iter()
-        .any(|k| k.verifies(parts.method, signed_info.as_bytes(), &parts.signature_value))
-    {
-        return Err(DsigError::Invalid(
-            "signature value does not match a trusted key",
-        ));
-    }
     Ok(Verified { signed_xml })
+}
+
+/// Each prefix of a PrefixList must occur in the element it canonicalizes: in scope there, or
+/// declared inside it (`#default` always does). A prefix that occurs nowhere would change
+/// nothing in the output; naming it is either a mistake or a way to make c14n work harder.
+fn prefixes_occur(element: Node<'_, '_>, prefixes: &[&str]) -> Result<(), DsigError> {
+    let source = element.document().input_text();
+    let inside = source.get(element.range()).unwrap_or("");
+    for prefix in prefixes.iter().filter(|p| **p != "#default") {
+        if element.lookup_namespace_uri(Some(prefix)).is_some() {
+            continue;
+        }
+        let declared = inside.match_indices("xmlns:").any(|(at, _)| {
+            inside
+                .get(at + "xmlns:".len()..)
+                .and_then(|rest| rest.strip_prefix(prefix))
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        if !declared {
+            return Err(DsigError::Invalid(
+                "an inclusive prefix does not occur in the signed element",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How many elements in the whole document carry `id` as an identifier.
@@ -521,11 +551,23 @@ fn inclusive_prefixes<'a>(method: Node<'a, '_>) -> Result<Vec<&'a str>, DsigErro
             if !element_children(*inclusive)?.is_empty() {
                 return Err(DsigError::Invalid("unexpected canonicalization parameters"));
             }
-            Ok(inclusive
+            let mut prefixes: Vec<&'a str> = Vec::new();
+            for token in inclusive
                 .attribute("PrefixList")
                 .unwrap_or("")
                 .split_ascii_whitespace()
-                .collect())
+            {
+                if prefixes.len() == c14n::MAX_INCLUSIVE_PREFIXES {
+                    return Err(DsigError::Invalid("too many inclusive prefixes"));
+                }
+                if token != "#default" && (token.contains(':') || token.starts_with('#')) {
+                    return Err(DsigError::Invalid("an inclusive prefix is not a prefix"));
+                }
+                if !prefixes.contains(&token) {
+                    prefixes.push(token);
+                }
+            }
+            Ok(prefixes)
         }
         _ => Err(DsigError::Invalid("unexpected canonicalization parameters")),
     }
@@ -719,7 +761,9 @@ fn inflate_message(encoded: &str, max_bytes: usize) -> Result<String, DsigError>
             "message larger than {max_bytes} bytes"
         )));
     }
-    String::from_utf8(inflated).map_err(|_| DsigError::Xml("not UTF-8".to_owned()))
+    String::from_utf8(inflated)
+        .map(xml::normalize_line_ends)
+        .map_err(|_| DsigError::Xml("not UTF-8".to_owned()))
 }
 
 /// The message of a Redirect query, NOT verified: only to learn who sent it, so as to pick
@@ -806,7 +850,7 @@ fn decode_base64_param(raw: &str, max_bytes: usize) -> Result<Vec<u8>, DsigError
 }
 
 /// `application/x-www-form-urlencoded` decoding of one value.
-fn form_decode(raw: &str) -> Result<String, DsigError> {
+pub(super) fn form_decode(raw: &str) -> Result<String, DsigError> {
     let bad = || DsigError::Xml("malformed query".to_owned());
     let mut bytes = Vec::with_capacity(raw.len());
     let mut input = raw.bytes();
@@ -1203,9 +1247,32 @@ mod tests {
 
     /// Signs the Assertion, then the Response, with `xmlsec1 --sign` as spid-sp-test does.
     fn xmlsec_signed_response(key: &TestKey) -> TestResult<String> {
+        xmlsec_signed_response_with(key, "")
+    }
+
+    /// The same, with the Assertion's exclusive c14n transform naming `prefix_list` (when not
+    /// empty) in an InclusiveNamespaces element.
+    fn xmlsec_signed_response_with(key: &TestKey, prefix_list: &str) -> TestResult<String> {
         let dir = tempfile::tempdir()?;
         let (key_file, _) = key.write(dir.path())?;
         let mut text = RESPONSE.to_owned();
+        if !prefix_list.is_empty() {
+            let transform = format!(
+                r#"<ds:Transform Algorithm="{c14n}"><ec:InclusiveNamespaces xmlns:ec="{c14n}" PrefixList="{prefix_list}"/></ds:Transform>"#,
+                c14n = algorithm::EXC_C14N
+            );
+            let template = signature_template("_assert").replacen(
+                r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#" />"#,
+                &transform,
+                1,
+            );
+            text = text.replace("<!-- Assertion Signature here -->", &template);
+            text = xmlsec_sign(
+                &key_file,
+                &text,
+                "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            )?;
+        }
         for (placeholder, id, root) in [
             (
                 "<!-- Assertion Signature here -->",
@@ -1218,26 +1285,92 @@ mod tests {
                 "urn:oasis:names:tc:SAML:2.0:protocol:Response",
             ),
         ] {
-            text = text.replace(placeholder, &signature_template(id));
-            let file = dir.path().join("template.xml");
-            std::fs::write(&file, &text)?;
-            let mut command = tool("xmlsec1")?;
-            command
-                .args(["--sign", "--privkey-pem"])
-                .arg(&key_file)
-                .args(["--id-attr:ID", root])
-                .arg(&file);
-            let output = command.output()?;
-            if !output.status.success() {
-                return Err(format!(
-                    "xmlsec1 --sign: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                )
-                .into());
+            if !text.contains(placeholder) {
+                continue;
             }
-            text = String::from_utf8(output.stdout)?;
+            text = text.replace(placeholder, &signature_template(id));
+            text = xmlsec_sign(&key_file, &text, root)?;
         }
         Ok(text)
+    }
+
+    /// `xmlsec1 --sign` of the signature templates in `text` on the element `root` (by ID).
+    fn xmlsec_sign(key_file: &Path, text: &str, root: &str) -> TestResult<String> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("template.xml");
+        std::fs::write(&file, text)?;
+        let mut command = tool("xmlsec1")?;
+        command
+            .args(["--sign", "--privkey-pem"])
+            .arg(key_file)
+            .args(["--id-attr:ID", root])
+            .arg(&file);
+        let output = command.output()?;
+        if !output.status.success() {
+            return Err(format!(
+                "xmlsec1 --sign: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        Ok(String::from_utf8(output.stdout)?)
+    }
+
+    #[test]
+    fn the_signature_value_is_checked_before_any_digest() -> TestResult {
+        let key = TestKey::new("localhost")?;
+        let keys = [key.verifying()?];
+        let signed = xmlsec_signed_response(&key)?;
+        let assertion = (ns::SAML, "Assertion");
+        // Content changed: the signature over SignedInfo holds, the digest does not.
+        let tampered = signed.replacen("_genuine_subject", "_another_subject", 1);
+        assert_eq!(
+            refusal(&tampered, assertion, &keys)?,
+            DsigError::Invalid("digest mismatch")
+        );
+        // Content changed and SignedInfo forged: refused on the signature value, so the
+        // digest of the (attacker's) content was never computed.
+        let at = tampered.find("<saml:Assertion").ok_or("no assertion")?;
+        let (head, tail) = tampered.split_at(at);
+        let forged = format!("{head}{}", tail.replacen("#sha256\"", "#sha512\"", 1));
+        assert_ne!(forged, tampered);
+        assert_eq!(
+            refusal(&forged, assertion, &keys)?,
+            DsigError::Invalid("signature value does not match a trusted key")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn inclusive_prefix_lists_are_bounded_and_must_occur() -> TestResult {
+        let key = TestKey::new("localhost")?;
+        let keys = [key.verifying()?];
+        let assertion = (ns::SAML, "Assertion");
+        // `xs`, declared on the Assertion and used in xsi:type values: what PrefixList is for.
+        let signed = xmlsec_signed_response_with(&key, "xs")?;
+        let doc = xml::parse(&signed, MAX)?;
+        let verified = verify_enveloped(first(doc.root_element(), ns::SAML, "Assertion")?, &keys)?;
+        assert!(
+            verified
+                .signed_xml
+                .starts_with("<saml:Assertion xmlns:saml=")
+        );
+        // A prefix that occurs nowhere in the Assertion, validly signed: refused.
+        let signed = xmlsec_signed_response_with(&key, "xs nowhere")?;
+        assert_eq!(
+            refusal(&signed, assertion, &keys)?,
+            DsigError::Invalid("an inclusive prefix does not occur in the signed element")
+        );
+        // More than MAX_INCLUSIVE_PREFIXES: refused before any canonicalization.
+        let many: Vec<String> = (0..=c14n::MAX_INCLUSIVE_PREFIXES)
+            .map(|i| format!("p{i}"))
+            .collect();
+        let too_many = signed.replacen("xs nowhere", &many.join(" "), 1);
+        assert_eq!(
+            refusal(&too_many, assertion, &keys)?,
+            DsigError::Invalid("too many inclusive prefixes")
+        );
+        Ok(())
     }
 
     fn first<'a, 'i>(

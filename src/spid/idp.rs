@@ -82,6 +82,22 @@ fn prefer(endpoints: &[Endpoint], preferred: SpidBinding) -> Option<(SpidBinding
         .find_map(|b| find(endpoints, b.uri()).map(|e| (b, e)))
 }
 
+/// The limits metadata are parsed within: [`xml::Limits`], or a byte count alone for the
+/// built-in metadata limits of that size (not the message limits a bare count means elsewhere).
+pub struct MetadataLimits(pub xml::Limits);
+
+impl From<usize> for MetadataLimits {
+    fn from(max_bytes: usize) -> Self {
+        Self(xml::Limits::metadata(max_bytes))
+    }
+}
+
+impl From<&xml::Limits> for MetadataLimits {
+    fn from(limits: &xml::Limits) -> Self {
+        Self(*limits)
+    }
+}
+
 /// An entity left out, and why (logged by the caller).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -98,9 +114,14 @@ pub struct Parsed {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
-/// Parses IdP metadata text (at most `max_bytes`) as of `now`.
-pub fn parse(text: &str, max_bytes: usize, now: DateTime<Utc>) -> Result<Parsed, IdpError> {
-    let doc = xml::parse(text, max_bytes)?;
+/// Parses IdP metadata text within `limits` (a byte count alone means the built-in metadata
+/// limits of that size) as of `now`.
+pub fn parse(
+    text: &str,
+    limits: impl Into<MetadataLimits>,
+    now: DateTime<Utc>,
+) -> Result<Parsed, IdpError> {
+    let doc = xml::parse(text, limits.into().0)?;
     parse_node(doc.root_element(), now)
 }
 

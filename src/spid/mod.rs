@@ -1,6 +1,7 @@
 //! SPID: procura as a SAML 2.0 service provider under the AgID technical rules.
 //!
-//! - [`xml`]: the hardened parser (no DTD, size limit) and escaping for the XML we write.
+//! - [`xml`]: the hardened parser (no DTD; size and shape limits checked in one linear pass
+//!   before parsing) and escaping for the XML we write; [`form`]: the HTTP-POST binding's form.
 //! - [`c14n`] and [`dsig`]: exclusive canonicalization and XML signatures (enveloped,
 //!   RSA-SHA256), plus the signed query of the HTTP-Redirect binding.
 //! - [`time`]: xs:dateTime as SAML writes it (any fraction, `Z` or an offset).
@@ -10,13 +11,16 @@
 //! - [`authn_request`], [`store`]: AuthnRequests and their state in the database.
 //! - [`response`]: every check on a Response, on the signed part only.
 //! - [`logout`]: Single Logout in both directions.
+//! - [`pool`]: the threads every piece of SAML work runs on, bounded and at a lower priority.
 
 pub mod authn_request;
 pub mod c14n;
 pub mod certificate;
 pub mod dsig;
+pub mod form;
 pub mod idp;
 pub mod logout;
+pub mod pool;
 pub mod registry;
 pub mod response;
 pub mod sp_metadata;
@@ -79,6 +83,10 @@ pub struct ServiceProvider {
     /// Served as is: any change after signing would break the signature.
     pub metadata: Vec<u8>,
     pub registry: registry::IdpRegistry,
+    /// What an incoming SAML message may be (size and shape).
+    pub message_limits: xml::Limits,
+    /// Where SAML work runs (anyone can send SAML: its cost stays there).
+    pub pool: pool::SamlPool,
 }
 
 impl ServiceProvider {
@@ -87,13 +95,17 @@ impl ServiceProvider {
     pub fn load(config: &Config) -> anyhow::Result<Self> {
         let key = certificate::load_or_generate(config).context("SPID certificate")?;
         let metadata = sp_metadata::build(config, &key).context("SPID metadata")?;
+        let spid = &config.spid;
         Ok(Self {
             entity_id: sp_metadata::entity_id(config),
             acs_url: sp_metadata::acs_url(config),
             slo_url: sp_metadata::slo_url(config),
             key,
             metadata,
-            registry: registry::IdpRegistry::default(),
+            registry: registry::IdpRegistry::new(xml::Limits::for_metadata(spid)),
+            message_limits: xml::Limits::for_messages(spid),
+            pool: pool::SamlPool::new(spid.workers, spid.queue, spid.workers_nice)
+                .context("SPID worker threads")?,
         })
     }
 }

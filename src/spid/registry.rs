@@ -23,7 +23,8 @@ use std::io::Read;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// Largest metadata document fetched or parsed (AgID's aggregate is a few MB).
+/// Largest metadata document fetched or parsed by default (`spid.max_metadata_bytes`; AgID's
+/// aggregate is a few hundred kB).
 pub const MAX_METADATA_BYTES: usize = 16 * 1024 * 1024;
 /// How long one fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -101,11 +102,12 @@ pub fn refresh(
             sources.push((single.trim().to_owned(), SourceKind::Single));
         }
     }
+    let limits = xml::Limits::for_metadata(spid);
     let mut report = RefreshReport::default();
     for (source, kind) in &sources {
-        let checked = fetch(source).and_then(|text| match kind {
-            SourceKind::Registry => verified_registry(config, &text, now),
-            SourceKind::Single => checked_single(text, now),
+        let checked = fetch(source, limits.max_bytes).and_then(|text| match kind {
+            SourceKind::Registry => verified_registry(config, &text, now, &limits),
+            SourceKind::Single => checked_single(text, now, &limits),
         });
         match checked {
             Ok(stored) => {
@@ -142,11 +144,14 @@ fn verified_registry(
     config: &Config,
     text: &str,
     now: DateTime<Utc>,
+    limits: &xml::Limits,
 ) -> Result<Checked, SourceError> {
     let pinned = pinned_key(config)?;
-    let doc = xml::parse(text, MAX_METADATA_BYTES)?;
+    let doc = xml::parse(text, limits)?;
     let verified = dsig::verify_enveloped(doc.root_element(), std::slice::from_ref(&pinned))?;
-    checked_single(verified.signed_xml, now)
+    // The canonical form keeps within the same limits, except that namespace declarations
+    // move down to where they are used; what is stored must also parse again on reload.
+    checked_single(verified.signed_xml, now, &limits.canonical())
 }
 
 fn pinned_key(config: &Config) -> Result<VerifyingKey, SourceError> {
@@ -161,8 +166,12 @@ fn pinned_key(config: &Config) -> Result<VerifyingKey, SourceError> {
         .map_err(|e| SourceError::PinnedCertificate(format!("{}: {e}", path.display())))
 }
 
-fn checked_single(text: String, now: DateTime<Utc>) -> Result<Checked, SourceError> {
-    let parsed = idp::parse(&text, MAX_METADATA_BYTES, now)?;
+fn checked_single(
+    text: String,
+    now: DateTime<Utc>,
+    limits: &xml::Limits,
+) -> Result<Checked, SourceError> {
+    let parsed = idp::parse(&text, limits, now)?;
     log_skipped(&parsed.skipped);
     if parsed.idps.is_empty() {
         return Err(SourceError::Empty);
@@ -182,7 +191,7 @@ fn log_skipped(skipped: &[idp::Skipped]) {
 
 /// Reads a source: an `https://` URL, an `http://` URL on the loopback interface (local
 /// test IdPs), or a file path (`file://` optional).
-fn fetch(source: &str) -> Result<String, SourceError> {
+fn fetch(source: &str, max_bytes: usize) -> Result<String, SourceError> {
     if let Some(rest) = source.strip_prefix("http://") {
         let host = rest.split(['/', '?', '#']).next().unwrap_or("");
         let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
@@ -191,17 +200,17 @@ fn fetch(source: &str) -> Result<String, SourceError> {
                 "plain http is allowed only on the loopback interface: use https".into(),
             ));
         }
-        return fetch_url(source);
+        return fetch_url(source, max_bytes);
     }
     if source.starts_with("https://") {
-        return fetch_url(source);
+        return fetch_url(source, max_bytes);
     }
     let path = source.strip_prefix("file://").unwrap_or(source);
     let file = std::fs::File::open(path).map_err(|e| SourceError::Fetch(format!("{path}: {e}")))?;
-    read_bounded(file)
+    read_bounded(file, max_bytes)
 }
 
-fn fetch_url(url: &str) -> Result<String, SourceError> {
+fn fetch_url(url: &str, max_bytes: usize) -> Result<String, SourceError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(FETCH_TIMEOUT))
         .http_status_as_error(false)
@@ -215,19 +224,25 @@ fn fetch_url(url: &str) -> Result<String, SourceError> {
     if status != 200 {
         return Err(SourceError::Fetch(format!("HTTP {status}")));
     }
-    read_bounded(response.body_mut().as_reader())
+    read_bounded(response.body_mut().as_reader(), max_bytes)
 }
 
-fn read_bounded(reader: impl Read) -> Result<String, SourceError> {
+fn read_bounded(reader: impl Read, max_bytes: usize) -> Result<String, SourceError> {
     let mut bytes = Vec::new();
     reader
-        .take(MAX_METADATA_BYTES as u64 + 1)
+        .take(
+            u64::try_from(max_bytes)
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+        )
         .read_to_end(&mut bytes)
         .map_err(|e| SourceError::Fetch(e.to_string()))?;
-    if bytes.len() > MAX_METADATA_BYTES {
-        return Err(SourceError::TooLarge(MAX_METADATA_BYTES));
+    if bytes.len() > max_bytes {
+        return Err(SourceError::TooLarge(max_bytes));
     }
-    String::from_utf8(bytes).map_err(|_| SourceError::Xml(xml::XmlError::Utf8))
+    String::from_utf8(bytes)
+        .map(xml::normalize_line_ends)
+        .map_err(|_| SourceError::Xml(xml::XmlError::Utf8))
 }
 
 fn store(
@@ -322,6 +337,8 @@ impl Snapshot {
 #[derive(Clone)]
 pub struct IdpRegistry {
     current: Arc<RwLock<Arc<Snapshot>>>,
+    /// What the stored metadata are parsed within on reload.
+    limits: xml::Limits,
 }
 
 impl std::fmt::Debug for IdpRegistry {
@@ -336,10 +353,23 @@ impl Default for IdpRegistry {
     }
 }
 
+/// The built-in metadata limits with the default size.
+const DEFAULT_LIMITS: xml::Limits = xml::Limits::metadata(MAX_METADATA_BYTES);
+
 impl IdpRegistry {
     pub fn from_idps(idps: Vec<IdentityProvider>) -> Self {
         Self {
             current: Arc::new(RwLock::new(Arc::new(Snapshot::new(idps)))),
+            limits: DEFAULT_LIMITS,
+        }
+    }
+
+    /// An empty registry whose stored metadata are read within `limits` (the configured
+    /// metadata limits: [`xml::Limits::for_metadata`]).
+    pub fn new(limits: xml::Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
         }
     }
 
@@ -380,7 +410,7 @@ impl IdpRegistry {
 
     /// Replaces the contents with the stored rows; returns how many IdPs there are now.
     pub fn reload(&self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, RegistryError> {
-        let snapshot = Arc::new(Snapshot::new(idps_from_db(conn, now)?));
+        let snapshot = Arc::new(Snapshot::new(idps_within(conn, now, &self.limits)?));
         let count = snapshot.by_id.len();
         match self.current.write() {
             Ok(mut guard) => *guard = snapshot,
@@ -396,13 +426,24 @@ pub fn idps_from_db(
     conn: &mut DbConn,
     now: DateTime<Utc>,
 ) -> Result<Vec<IdentityProvider>, RegistryError> {
+    idps_within(conn, now, &DEFAULT_LIMITS)
+}
+
+/// [`idps_from_db`], reading the stored metadata within `limits` (and their canonical form,
+/// which the aggregate is stored as).
+fn idps_within(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    limits: &xml::Limits,
+) -> Result<Vec<IdentityProvider>, RegistryError> {
+    let limits = limits.canonical();
     let rows: Vec<(String, String)> = md::table
         .order(md::source)
         .select((md::source, md::xml))
         .load(conn)?;
     let mut by_source: BTreeMap<String, Vec<IdentityProvider>> = BTreeMap::new();
     for (source, text) in rows {
-        match idp::parse(&text, MAX_METADATA_BYTES, now) {
+        match idp::parse(&text, &limits, now) {
             Ok(parsed) => {
                 log_skipped(&parsed.skipped);
                 by_source.insert(source, parsed.idps);

@@ -72,8 +72,8 @@ pub struct Expected<'a> {
     pub required_attributes: &'a [&'a str],
     pub now: DateTime<Utc>,
     pub skew: chrono::Duration,
-    /// Largest decoded Response accepted.
-    pub max_bytes: usize,
+    /// What the decoded Response may be: its size and shape (`xml::Limits::for_messages`).
+    pub limits: xml::Limits,
 }
 
 /// A verified SPID login.
@@ -116,9 +116,13 @@ impl fmt::Debug for SpidLogin {
 
 /// The Response's `InResponseTo`, read WITHOUT any verification: only to find the stored
 /// request whose data [`validate`] then checks everything against.
-pub fn in_response_to(saml_response_b64: &str, max_bytes: usize) -> Result<String, ResponseError> {
-    let text = xml::decode_base64(saml_response_b64, max_bytes)?;
-    let doc = xml::parse(&text, max_bytes)?;
+pub fn in_response_to(
+    saml_response_b64: &str,
+    limits: impl Into<xml::Limits>,
+) -> Result<String, ResponseError> {
+    let limits = limits.into();
+    let text = xml::decode_base64(saml_response_b64, limits.max_bytes)?;
+    let doc = xml::parse(&text, limits)?;
     let root = doc.root_element();
     if !xml::is(root, ns::SAMLP, "Response") {
         return Err(ResponseError::NotAResponse);
@@ -136,8 +140,8 @@ pub fn validate(
         skew: expected.skew,
         request_issued: expected.request_issue_instant,
     };
-    let text = xml::decode_base64(saml_response_b64, expected.max_bytes)?;
-    let doc = xml::parse(&text, expected.max_bytes)?;
+    let text = xml::decode_base64(saml_response_b64, expected.limits.max_bytes)?;
+    let doc = xml::parse(&text, expected.limits)?;
     let root = doc.root_element();
     if !xml::is(root, ns::SAMLP, "Response") {
         return Err(ResponseError::NotAResponse);
@@ -153,7 +157,7 @@ pub fn validate(
     };
     let signed_doc = signed_response
         .as_deref()
-        .map(|t| xml::parse(t, signed_limit(expected.max_bytes)))
+        .map(|t| xml::parse(t, expected.limits.canonical()))
         .transpose()?;
     let response = match &signed_doc {
         Some(d) => {
@@ -176,7 +180,7 @@ pub fn validate(
     }
     let verified = dsig::verify_enveloped(assertion, expected.idp_keys)
         .map_err(ResponseError::AssertionSignature)?;
-    let assertion_doc = xml::parse(&verified.signed_xml, signed_limit(expected.max_bytes))?;
+    let assertion_doc = xml::parse(&verified.signed_xml, expected.limits.canonical())?;
     let checked = check_assertion(&assertion_doc, expected, &clock)?;
     let mapped = attributes::read(assertion_doc.root_element(), expected.required_attributes)?;
 
@@ -198,12 +202,6 @@ pub fn validate(
         assertion_not_on_or_after: checked.not_on_or_after,
         response_id,
     })
-}
-
-/// The canonical form of a part may be a little longer than the part as received (namespace
-/// declarations move down, characters get escaped); it is produced from a bounded input.
-fn signed_limit(max_bytes: usize) -> usize {
-    max_bytes.saturating_mul(2)
 }
 
 /// At most one `saml:Assertion` in the whole document, a direct child of the Response; no

@@ -3,10 +3,12 @@
 //! - outstanding AuthnRequests, consumed once;
 //! - accepted Assertion IDs, until they expire (replay cache);
 //! - what Single Logout needs of each SPID browser session;
-//! - LogoutRequests sent, waiting for their LogoutResponse.
+//! - LogoutRequests sent, waiting for their LogoutResponse;
+//! - LogoutRequests received, by ID, so that each is accepted once.
 
 use crate::db::schema::{
-    browser_sessions, spid_assertions, spid_logout_requests, spid_requests, spid_sessions,
+    browser_sessions, spid_assertions, spid_logout_requests, spid_received_logouts, spid_requests,
+    spid_sessions,
 };
 use crate::db::{DbConn, DbError};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -81,6 +83,11 @@ pub fn remember_assertion(
             spid_assertions::expires_at.eq(expires_at.naive_utc()),
         ))
         .execute(conn);
+    first_time(inserted)
+}
+
+/// Whether an insert went in; false when a UNIQUE constraint refused it (seen before).
+fn first_time(inserted: diesel::QueryResult<usize>) -> Result<bool, DbError> {
     match inserted {
         Ok(_) => Ok(true),
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
@@ -157,15 +164,18 @@ pub fn insert_logout(conn: &mut DbConn, logout: &PendingLogout) -> Result<(), Db
     Ok(())
 }
 
-/// Takes the pending logout with this ID (once).
+/// Takes the pending logout with this ID that went to `idp_entity_id` (once): a LogoutResponse
+/// from another IdP, even a trusted one, does not answer it.
 pub fn consume_logout(
     conn: &mut DbConn,
     id: &str,
+    idp_entity_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<PendingLogout>, DbError> {
     conn.write_transaction(|c| {
         let found = spid_logout_requests::table
             .find(id)
+            .filter(spid_logout_requests::idp_entity_id.eq(idp_entity_id))
             .filter(spid_logout_requests::consumed_at.is_null())
             .filter(spid_logout_requests::expires_at.gt(now.naive_utc()))
             .select(PendingLogout::as_select())
@@ -180,6 +190,27 @@ pub fn consume_logout(
     })
 }
 
+/// Records the ID of a LogoutRequest an IdP sent, until `expires_at`; false when it was seen
+/// before (on any instance). On PostgreSQL a refused insert spoils the transaction around it:
+/// call it first, and end the transaction when it answers false.
+pub fn remember_logout_request(
+    conn: &mut DbConn,
+    idp_entity_id: &str,
+    request_id: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let inserted = diesel::insert_into(spid_received_logouts::table)
+        .values((
+            spid_received_logouts::idp_entity_id.eq(idp_entity_id),
+            spid_received_logouts::request_id.eq(request_id),
+            spid_received_logouts::received_at.eq(now.naive_utc()),
+            spid_received_logouts::expires_at.eq(expires_at.naive_utc()),
+        ))
+        .execute(conn);
+    first_time(inserted)
+}
+
 /// Drops what has expired; run by the periodic clean-up.
 pub fn delete_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, DbError> {
     let now = now.naive_utc();
@@ -189,6 +220,10 @@ pub fn delete_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, Db
         .execute(conn)?;
     n += diesel::delete(
         spid_logout_requests::table.filter(spid_logout_requests::expires_at.le(now)),
+    )
+    .execute(conn)?;
+    n += diesel::delete(
+        spid_received_logouts::table.filter(spid_received_logouts::expires_at.le(now)),
     )
     .execute(conn)?;
     // SLO data of browser sessions the OAuth clean-up has already removed.

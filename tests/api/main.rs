@@ -33,6 +33,7 @@ mod pin_http;
 mod pin_issuance;
 mod pin_login;
 mod spid_login;
+mod spid_logout;
 mod spid_registry;
 mod spid_support;
 mod web_pages;

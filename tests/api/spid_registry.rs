@@ -354,3 +354,45 @@ async fn every_instance_builds_the_same_registry_from_the_database() -> TestResu
 
     Ok(())
 }
+
+#[actix_web::test]
+async fn metadata_beyond_the_metadata_limits_is_refused_and_the_last_good_copy_kept() -> TestResult
+{
+    let app = TestApp::spawn().await;
+    let keys = Keys::new()?;
+    let files = Files::new()?;
+    let aggregate = files.write("registry.xml", &keys.signed_aggregate(&keys.agid)?)?;
+    let pinned = files.write("agid.pem", &keys.agid.certificate_pem)?;
+    let config = with_registry(&app, &aggregate, &pinned);
+    assert!(refresh(&app, config.clone()).await?.is_complete());
+    let before = stored(&app).await?;
+
+    // The same signed aggregate, under configured limits it does not fit: refused before it
+    // is parsed, with the limit named; the stored copy stays and still loads.
+    let mut tight = config.clone();
+    tight.spid.metadata_limits.max_depth = Some(4);
+    let report = refresh(&app, tight).await?;
+    let [(_, error)] = report.failed.as_slice() else {
+        return Err(format!("expected one failure: {:?}", report.failed).into());
+    };
+    assert!(
+        matches!(
+            error,
+            SourceError::Xml(procura::spid::xml::XmlError::Limit("depth", 4))
+        ),
+        "{error}"
+    );
+    assert_eq!(stored(&app).await?, before);
+    assert_eq!(load(&app).await?.len(), 2);
+
+    // Its size limit too, with its own key (the message limit is far smaller).
+    let mut small = config;
+    small.spid.max_metadata_bytes = 1024;
+    let report = refresh(&app, small).await?;
+    assert!(
+        matches!(report.failed.as_slice(), [(_, SourceError::TooLarge(1024))]),
+        "{:?}",
+        report.failed
+    );
+    Ok(())
+}

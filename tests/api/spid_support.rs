@@ -38,6 +38,7 @@ pub fn key_and_certificate(name: &str) -> (String, String) {
 
 /// The test IdP.
 pub struct FakeIdp {
+    pub entity_id: String,
     pub key: SigningKey,
     pub metadata_path: PathBuf,
     _dir: tempfile::TempDir,
@@ -45,36 +46,46 @@ pub struct FakeIdp {
 
 impl FakeIdp {
     pub fn new() -> Self {
-        Self::at(IDP_SSO, IDP_SLO, None)
+        Self::with_entity_id(IDP_ENTITY_ID)
+    }
+
+    /// Another IdP, with its own key; its endpoints are those of the first.
+    pub fn with_entity_id(entity_id: &str) -> Self {
+        Self::build(entity_id, IDP_SSO, IDP_SLO, None)
     }
 
     /// An IdP whose SingleSignOnService is at `sso` and SingleLogoutService at `slo` (a test server's, for a real browser),
     /// with an `mdui:Logo` when given.
     pub fn at(sso: &str, slo: &str, logo: Option<&str>) -> Self {
+        Self::build(IDP_ENTITY_ID, sso, slo, logo)
+    }
+
+    fn build(entity_id: &str, sso: &str, slo: &str, logo: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (key_pem, cert_pem) = key_and_certificate("Fake SPID IdP");
         let key = SigningKey::from_pem(&key_pem, &cert_pem).unwrap();
         let metadata_path = dir.path().join("idp-metadata.xml");
         std::fs::write(
             &metadata_path,
-            Self::metadata(&key.certificate_base64(), sso, slo, logo),
+            Self::metadata(entity_id, &key.certificate_base64(), sso, slo, logo),
         )
         .unwrap();
         Self {
+            entity_id: entity_id.to_owned(),
             key,
             metadata_path,
             _dir: dir,
         }
     }
 
-    fn metadata(cert: &str, sso: &str, slo: &str, logo: Option<&str>) -> String {
+    fn metadata(entity_id: &str, cert: &str, sso: &str, slo: &str, logo: Option<&str>) -> String {
         let extensions = logo.map_or_else(String::new, |l| {
             format!(
                 r#"<md:Extensions><mdui:UIInfo xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui"><mdui:Logo height="32" width="120">{l}</mdui:Logo></mdui:UIInfo></md:Extensions>"#
             )
         });
         format!(
-            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{IDP_ENTITY_ID}">
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">
 <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" WantAuthnRequestsSigned="true">
 {extensions}<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
 <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{slo}"/>
@@ -90,10 +101,18 @@ impl FakeIdp {
 
 /// A live procura with SPID on, trusting `idp`.
 pub async fn spid_app(idp: &FakeIdp) -> LiveApp {
-    let path = idp.metadata_path.clone();
+    spid_app_trusting(&[idp]).await
+}
+
+/// A live procura with SPID on, trusting each of `idps`.
+pub async fn spid_app_trusting(idps: &[&FakeIdp]) -> LiveApp {
+    let paths: Vec<String> = idps
+        .iter()
+        .map(|i| i.metadata_path.display().to_string())
+        .collect();
     LiveApp::spawn_with(move |c| {
         c.login.methods = vec!["pin".into(), "spid".into()];
-        c.spid.idp_metadata = vec![path.display().to_string()];
+        c.spid.idp_metadata = paths;
     })
     .await
 }

@@ -92,6 +92,7 @@ impl ResponseError {
     /// A stable identifier of the kind of refusal, for logs and the audit trail.
     pub fn code(&self) -> &'static str {
         match self {
+            ResponseError::Malformed(XmlError::Limit(..) | XmlError::TooLarge(_)) => "xml_limit",
             ResponseError::Malformed(_) => "malformed",
             ResponseError::NotAResponse => "not_a_response",
             ResponseError::Shape(_) => "shape",

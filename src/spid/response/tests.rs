@@ -273,7 +273,7 @@ fn validate_with<'a>(
         required_attributes: required,
         now: t0 + Duration::seconds(3),
         skew: Duration::seconds(60),
-        max_bytes: 256 * 1024,
+        limits: xml::Limits::message(256 * 1024),
     };
     adjust(&mut expected);
     Ok(validate(encoded, &expected))
@@ -1340,8 +1340,26 @@ fn attributes_required_and_malformed() -> TestResult {
 #[test]
 fn oversized_and_malformed_input() -> TestResult {
     let encoded = Fixture::base().encoded()?;
-    let refused = validate_with(&encoded, |e| e.max_bytes = 1024)?;
-    assert_eq!(refused.err().map(|e| e.code()), Some("malformed"));
+    let refused = validate_with(&encoded, |e| e.limits.max_bytes = 1024)?;
+    assert_eq!(refused.err().map(|e| e.code()), Some("xml_limit"));
+    // A shape beyond the limits (issue 11: namespaces declared on every element) is refused
+    // before it is parsed, as a limit, not as malformed XML.
+    let flood: String = (0..300)
+        .map(|i| format!(r#"<a xmlns:p{i}="urn:p{i}"/>"#))
+        .collect();
+    let refused = validate_with(
+        &encode(&format!(
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">{flood}</samlp:Response>"#
+        )),
+        |_| {},
+    )?;
+    assert_eq!(
+        refused.err(),
+        Some(ResponseError::Malformed(xml::XmlError::Limit(
+            "namespace declarations",
+            256
+        )))
+    );
     for bad in [
         "not base64!".to_owned(),
         encode("<samlp:Response"),
@@ -1424,7 +1442,7 @@ fn spid_sp_test_generated_responses() -> TestResult {
                 required_attributes: &["fiscalNumber"],
                 now,
                 skew: Duration::seconds(60),
-                max_bytes: 256 * 1024,
+                limits: xml::Limits::message(256 * 1024),
             },
         );
         let want_ok = match (expected, id) {

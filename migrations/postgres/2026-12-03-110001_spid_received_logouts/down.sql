@@ -1,0 +1,1 @@
+DROP TABLE spid_received_logouts;
