@@ -9,6 +9,8 @@
 //! - [`notify`]: the transactional outbox and the channels that deliver its messages.
 //! - [`operator`]: contact-centre, desk and web-meeting operators and their roles.
 //! - [`delegation`]: delegations and legal representation, and who may act for whom.
+//! - [`booking`]: desks, calendars, slots and bookings ("Le mie prenotazioni").
+//! - [`webmeeting`]: the web-meeting desk for delegations, on top of `booking`.
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`oauth`]: the OpenID Connect provider face; for now its signing keys.
 //! - [`http`]: every route in one list, thin handlers, middleware.
@@ -17,6 +19,7 @@
 //! - [`cli`]: the `procura` command line.
 
 pub mod audit;
+pub mod booking;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -35,6 +38,7 @@ pub mod rate_limit;
 pub mod secret_file;
 pub mod spid;
 pub mod telemetry;
+pub mod webmeeting;
 
 use crate::audit::AuditKey;
 use crate::clock::Clock;
@@ -67,6 +71,10 @@ pub struct AppState {
     pub outbox_key: Arc<notify::OutboxKey>,
     /// The SPID service provider, when `spid` is among the login methods.
     pub spid: Option<Arc<spid::ServiceProvider>>,
+    /// Per-address limit on guest bookings (no login), per instance.
+    pub guest_booking_limiter: Arc<RateLimiter>,
+    /// Per-address limit on calendar and free-slot look-ups (no login), per instance.
+    pub calendar_limiter: Arc<RateLimiter>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -97,6 +105,7 @@ impl AppState {
                 ),
             }
         }
+        booking::check_config(&config)?;
         let pool = db::build_pool(&config.database)
             .with_context(|| format!("database {}", redacted_url(&config)))?;
         {
@@ -164,6 +173,12 @@ impl AppState {
         Ok(Self {
             request_limiter: Arc::new(RateLimiter::new(
                 config.issuance.online_requests_per_minute_per_address,
+            )),
+            guest_booking_limiter: Arc::new(RateLimiter::new(
+                config.booking.guest_requests_per_minute_per_address,
+            )),
+            calendar_limiter: Arc::new(RateLimiter::new(
+                config.booking.calendar_requests_per_minute_per_address,
             )),
             config: Arc::new(config),
             db: pool,

@@ -107,8 +107,9 @@ pub struct RegistrationForm {
 }
 
 /// `POST /v1/operator/delegations` (sportello): multipart with the JSON part `registration`
-/// and PDF parts named `aa08`, `aa09`, `aa10`, `id_document`, `medical_certificate`,
-/// `decree`, `self_declaration`.
+/// and PDF parts named `aa08`, `aa09`, `aa10`, `delegator_id_document`,
+/// `delegate_id_document`, `medical_certificate`, `decree`, `self_declaration`; each form
+/// needs its own (see `registry::missing_document`).
 pub async fn register(
     state: web::Data<AppState>,
     who: OperatorPrincipal,
@@ -155,7 +156,7 @@ pub async fn register(
     for (name, bytes) in upload.files {
         let kind = DocumentKind::parse(&name).ok_or_else(|| {
             invalid(format!(
-                "Unknown part `{name}`: expected aa08, aa09, aa10, id_document, medical_certificate, decree or self_declaration."
+                "Unknown part `{name}`: expected aa08, aa09, aa10, delegator_id_document, delegate_id_document, medical_certificate, decree or self_declaration."
             ))
         })?;
         documents.push(registry::check_document(kind, bytes, max).map_err(staff)?);
@@ -176,6 +177,7 @@ pub async fn register(
                 ends_on: form.ends_on,
                 decree_reference: form.decree_reference,
                 documents,
+                recording_consented: false,
             },
             now,
         )
