@@ -20,6 +20,7 @@ use crate::audit::{self, Event, Outcome, Party};
 use crate::db::schema::{booking_people, booking_slots, bookings};
 use crate::db::{self, DbConn, DbError};
 use crate::delegation::{Channel, Kind, policy};
+use crate::notify::Template;
 use crate::oauth::token_hash;
 use crate::person::CodiceFiscale;
 use crate::person::contact::{normalize_email, normalize_mobile};
@@ -572,7 +573,7 @@ pub fn confirm(
             return Err(BookingError::HoldExpired);
         }
         let confirmed = super::find(c, &b.id)?.ok_or(BookingError::NotFound)?;
-        messages::confirmed(c, state, &desk, &confirmed, now)?;
+        messages::notice(c, state, &desk, &confirmed, Template::BookingConfirmed, now)?;
         let event = Event::new(owner.party(&b), "booking.confirmed", Outcome::Success)
             .on_behalf_of(person_party(&b.person_cf))
             .detail(json!({

@@ -9,6 +9,7 @@ use super::{Booking, BookingError, Status, find_desk};
 use crate::AppState;
 use crate::db::DbConn;
 use crate::db::schema::bookings;
+use crate::notify::Template;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
@@ -71,7 +72,7 @@ pub fn run_due(
             ))
             .execute(c)?;
             if n == 1 {
-                messages::reminder(c, state, &desk, b, now)?;
+                messages::notice(c, state, &desk, b, Template::BookingReminder, now)?;
             }
             Ok::<_, BookingError>(n == 1)
         })?;

@@ -83,26 +83,21 @@ fn send(
     Ok(())
 }
 
-pub fn confirmed(
+/// The confirmation (`Template::BookingConfirmed`) or the reminder (`BookingReminder`).
+pub fn notice(
     c: &mut DbConn,
     state: &AppState,
     desk: &Desk,
     b: &Booking,
+    template: Template,
     now: DateTime<Utc>,
 ) -> Result<(), BookingError> {
+    let step = match template {
+        Template::BookingReminder => "reminder",
+        _ => "confirmed",
+    };
     let p = params(state, desk, b);
-    send(c, state, b, Template::BookingConfirmed, "confirmed", p, now)
-}
-
-pub fn reminder(
-    c: &mut DbConn,
-    state: &AppState,
-    desk: &Desk,
-    b: &Booking,
-    now: DateTime<Utc>,
-) -> Result<(), BookingError> {
-    let p = params(state, desk, b);
-    send(c, state, b, Template::BookingReminder, "reminder", p, now)
+    send(c, state, b, template, step, p, now)
 }
 
 pub fn cancelled(

@@ -367,8 +367,15 @@ pub fn field_error(
     }
 }
 
+/// Longest id procura generates is 22 characters; anything much longer names nothing, and is
+/// not worth a query (the routes without login take ids from anyone).
+const MAX_ID_LEN: usize = 64;
+
 /// The desk with this id.
 pub fn find_desk(conn: &mut DbConn, id: &str) -> Result<Option<Desk>, DbError> {
+    if id.len() > MAX_ID_LEN {
+        return Ok(None);
+    }
     desks_t::table
         .find(id)
         .select(DeskRow::as_select())
@@ -399,6 +406,9 @@ pub fn list_desks(conn: &mut DbConn, only_active: bool) -> Result<Vec<Desk>, DbE
 
 /// The booking with this id.
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Booking>, DbError> {
+    if id.len() > MAX_ID_LEN {
+        return Ok(None);
+    }
     Ok(bookings::table
         .find(id)
         .select(Booking::as_select())

@@ -316,7 +316,9 @@ pub fn view(
     let meeting = join::meeting_state(conn, state, &b, now)
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map(MeetingView::from);
-    let open = matches!(b.status(), Some(Status::Held | Status::Confirmed));
+    // A hold past its minutes is over, though the job may not have given its place back yet.
+    let lapsed = b.hold_lapsed(now);
+    let open = !lapsed && matches!(b.status(), Some(Status::Held | Status::Confirmed));
     let delegator = match (
         &b.delegator_cf,
         &b.delegator_given_name,
@@ -366,7 +368,11 @@ pub fn view(
         meeting,
         id: b.id,
         reference: b.reference,
-        status: b.status,
+        status: if lapsed {
+            Status::Expired.as_str().to_owned()
+        } else {
+            b.status
+        },
         booked_via: b.booked_via,
         reason: b.reason,
         mobile: b.mobile,

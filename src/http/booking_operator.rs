@@ -6,9 +6,9 @@
 
 use super::auth::{OperatorPrincipal, json_body};
 use super::booking::{BookingView, DeskView, problem, view};
+use super::delegation_operator::audit_read;
 use super::problems::{Audience, parse_codice_fiscale};
 use crate::AppState;
-use crate::audit::{self, Event, Outcome, Party};
 use crate::booking::book::{self, Details, HoldRequest, Owner};
 use crate::booking::desks::{self, DayRange, NewDesk};
 use crate::booking::{self, BookedVia, BookingError, DeskKind};
@@ -263,30 +263,6 @@ pub async fn duty(
         }
     }
     Ok(HttpResponse::Ok().json(json!({ "items": by_day })))
-}
-
-/// Records that an operator read personal data (domain §3).
-pub(super) async fn audit_read(
-    state: &AppState,
-    who: &OperatorPrincipal,
-    action: &'static str,
-    subject: Option<CodiceFiscale>,
-    detail: serde_json::Value,
-) -> Result<(), ApiError> {
-    let acting = who.acting();
-    let (key, now) = (state.audit_key.clone(), state.clock.now());
-    db::run(&state.db, move |c| {
-        let mut event = Event::new(acting.actor, action, Outcome::Success).detail(detail);
-        if let Some(cf) = subject {
-            event = event.on_behalf_of(Party::person(&cf));
-        }
-        if let Some(id) = acting.request_id {
-            event = event.request_id(id);
-        }
-        audit::append_alone(c, &key, now, event)
-    })
-    .await?;
-    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

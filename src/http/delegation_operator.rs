@@ -68,8 +68,8 @@ fn with_documents(
         .collect()
 }
 
-/// Records that an operator read delegations (domain §3: operator access is traced).
-async fn audit_read(
+/// Records that an operator read personal data (domain §3: operator access is traced).
+pub(super) async fn audit_read(
     state: &AppState,
     who: &OperatorPrincipal,
     action: &'static str,

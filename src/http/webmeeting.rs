@@ -4,7 +4,7 @@
 
 use super::auth::{OperatorPrincipal, Principal, json_body};
 use super::booking::{BookingView, view};
-use super::booking_operator::audit_read;
+use super::delegation_operator::audit_read;
 use super::multipart;
 use super::problems::Audience;
 use crate::AppState;
@@ -259,16 +259,30 @@ fn meeting_view(
     })
 }
 
-async fn respond(state: &web::Data<AppState>, id: String) -> Result<HttpResponse, ApiError> {
-    let (now, s) = (state.clock.now(), state.clone());
-    let v = db::run(&state.db, move |c| {
+/// Runs one step of the operator `who` on the session of booking `id` (a domain function
+/// taking the connection, the state, the operator id, the booking id and the time), then
+/// reads back the booking with its session for the answer.
+async fn step<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    who: &OperatorPrincipal,
+    id: String,
+    f: impl FnOnce(&mut db::DbConn, &AppState, &str, &str, DateTime<Utc>) -> Result<T, WebMeetingError>
+    + Send
+    + 'static,
+) -> Result<(T, MeetingView), ApiError> {
+    let (now, s, op) = (state.clock.now(), state.clone(), who.id().to_owned());
+    db::run(&state.db, move |c| {
+        let out = f(c, &s, &op, &id, now).map_err(staff)?;
         let b = booking::find(c, &id)?.ok_or_else(|| ApiError::not_found("No such booking."))?;
-        meeting_view(c, &s, b, now)
+        Ok((out, meeting_view(c, &s, b, now)?))
     })
-    .await?;
-    Ok(HttpResponse::Ok()
+    .await
+}
+
+fn no_store(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(v))
+        .json(body)
 }
 
 fn delegator_of(v: &MeetingView) -> Option<CodiceFiscale> {
@@ -330,9 +344,7 @@ pub async fn today(
         json!({ "date": day, "booking_ids": ids }),
     )
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "date": day, "items": items })))
+    Ok(no_store(json!({ "date": day, "items": items })))
 }
 
 /// `GET /v1/operator/web-meetings/{id}`. Audited as a read.
@@ -356,9 +368,7 @@ pub async fn show(
         json!({ "booking_id": v.booking.id }),
     )
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(v))
+    Ok(no_store(v))
 }
 
 /// `POST /v1/operator/web-meetings/{id}/take`: takes the booking in charge; the person
@@ -369,17 +379,8 @@ pub async fn take(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     who.require(Role::WebMeeting)?;
-    let (id, now, s, op) = (
-        path.into_inner(),
-        state.clock.now(),
-        state.clone(),
-        who.id().to_owned(),
-    );
-    let booking_id = id.clone();
-    db::run(&state.db, move |c| session::take(c, &s, &op, &id, now))
-        .await
-        .map_err(staff)?;
-    respond(&state, booking_id).await
+    let (_, v) = step(&state, &who, path.into_inner(), session::take).await?;
+    Ok(no_store(v))
 }
 
 #[derive(Debug, Deserialize)]
@@ -418,19 +419,11 @@ pub async fn identity_check(
         document_number: body.document_number,
         expires_on: body.expires_on,
     };
-    let (id, now, s, op) = (
-        path.into_inner(),
-        state.clock.now(),
-        state.clone(),
-        who.id().to_owned(),
-    );
-    let booking_id = id.clone();
-    db::run(&state.db, move |c| {
-        session::record_identity(c, &s, &op, &id, &check, now)
+    let (_, v) = step(&state, &who, path.into_inner(), move |c, s, op, id, now| {
+        session::record_identity(c, s, op, id, &check, now)
     })
-    .await
-    .map_err(staff)?;
-    Ok(respond(&state, booking_id).await?)
+    .await?;
+    Ok(no_store(v))
 }
 
 #[derive(Debug, Deserialize)]
@@ -459,19 +452,11 @@ pub async fn consent(
         given: body.given,
         reason: body.reason,
     };
-    let (id, now, s, op) = (
-        path.into_inner(),
-        state.clock.now(),
-        state.clone(),
-        who.id().to_owned(),
-    );
-    let booking_id = id.clone();
-    db::run(&state.db, move |c| {
-        session::record_consent(c, &s, &op, &id, &answer, now)
+    let (_, v) = step(&state, &who, path.into_inner(), move |c, s, op, id, now| {
+        session::record_consent(c, s, op, id, &answer, now)
     })
-    .await
-    .map_err(staff)?;
-    Ok(respond(&state, booking_id).await?)
+    .await?;
+    Ok(no_store(v))
 }
 
 /// `POST /v1/operator/web-meetings/{id}/documents`: multipart with PDF parts named `aa08`,
@@ -487,19 +472,11 @@ pub async fn documents(
     let max = state.config.webmeeting.document_max_bytes;
     // No JSON part here: every part is a document.
     let upload = multipart::read(payload, "\0", max).await?;
-    let (id, now, s, op) = (
-        path.into_inner(),
-        state.clock.now(),
-        state.clone(),
-        who.id().to_owned(),
-    );
-    let booking_id = id.clone();
-    db::run(&state.db, move |c| {
-        session::store_documents(c, &s, &op, &id, upload.files, now)
+    let (_, v) = step(&state, &who, path.into_inner(), move |c, s, op, id, now| {
+        session::store_documents(c, s, op, id, upload.files, now)
     })
-    .await
-    .map_err(staff)?;
-    respond(&state, booking_id).await
+    .await?;
+    Ok(no_store(v))
 }
 
 #[derive(Debug, Deserialize)]
@@ -520,26 +497,11 @@ pub async fn complete(
 ) -> Result<HttpResponse, actix_web::Error> {
     who.require(Role::WebMeeting)?;
     let body: CompleteBody = json_body(&req, payload).await?;
-    let (id, now, s, op) = (
-        path.into_inner(),
-        state.clock.now(),
-        state.clone(),
-        who.id().to_owned(),
-    );
-    let booking_id = id.clone();
-    let (_, delegation) = db::run(&state.db, move |c| {
-        complete::complete(c, &s, &op, &id, body.ends_on, now)
-    })
-    .await
-    .map_err(staff)?;
-    let (now, s) = (state.clock.now(), state.clone());
-    let v = db::run(&state.db, move |c| {
-        let b = booking::find(c, &booking_id)?
-            .ok_or_else(|| ApiError::not_found("No such booking."))?;
-        meeting_view(c, &s, b, now)
+    let ((_, delegation), v) = step(&state, &who, path.into_inner(), move |c, s, op, id, now| {
+        complete::complete(c, s, op, id, body.ends_on, now)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({
+    Ok(no_store(json!({
         "web_meeting": v,
         "delegation": super::delegation::DelegationView::from(delegation),
     })))
@@ -561,17 +523,9 @@ pub async fn close(
 ) -> Result<HttpResponse, actix_web::Error> {
     who.require(Role::WebMeeting)?;
     let body: CloseBody = json_body(&req, payload).await?;
-    let (id, now, s, op) = (
-        path.into_inner(),
-        state.clock.now(),
-        state.clone(),
-        who.id().to_owned(),
-    );
-    let booking_id = id.clone();
-    db::run(&state.db, move |c| {
-        session::close(c, &s, &op, &id, &body.reason, now)
+    let (_, v) = step(&state, &who, path.into_inner(), move |c, s, op, id, now| {
+        session::close(c, s, op, id, &body.reason, now)
     })
-    .await
-    .map_err(staff)?;
-    Ok(respond(&state, booking_id).await?)
+    .await?;
+    Ok(no_store(v))
 }

@@ -5,7 +5,7 @@
 //! la prenotazione, l'utente non potrà accedere direttamente al web meeting") until an
 //! operator takes the booking in charge, then the meeting link.
 
-use super::{Session, SessionStatus, WebMeetingError, find_session, meeting_url};
+use super::{Session, WebMeetingError, find_session, meeting_url};
 use crate::AppState;
 use crate::booking::book::{Owner, find_owned};
 use crate::booking::{Booking, BookingError, Desk, DeskKind, Status, calendar, find_desk};
@@ -146,9 +146,4 @@ pub fn join(
     .execute(conn)?;
     let since = b.waiting_since.map_or(now, |t| t.and_utc());
     Ok(Joined::Waiting { since })
-}
-
-/// Whether a session status is final.
-pub fn ended(status: &str) -> bool {
-    status != SessionStatus::InProgress.as_str()
 }
