@@ -717,6 +717,11 @@ fn end(
         release_place(c, d)?;
         let delegator =
             CodiceFiscale::parse(&d.delegator_cf).map_err(|_| DelegationError::NotFound)?;
+        let ended = find_required(c, &d.id)?;
+        for to in e.notify {
+            notify_party(c, state, &ended, *to, Template::DelegationEnded, now)?;
+        }
+        // The audit record is the transaction's last write (lock order: `audit_head` last).
         audit::append(
             c,
             &state.audit_key,
@@ -731,10 +736,6 @@ fn end(
                     "reason": e.reason,
                 })),
         )?;
-        let ended = find_required(c, &d.id)?;
-        for to in e.notify {
-            notify_party(c, state, &ended, *to, Template::DelegationEnded, now)?;
-        }
         Ok(ended)
     })
 }
@@ -899,14 +900,6 @@ pub fn verify(
                 }
                 let delegator =
                     CodiceFiscale::parse(&d.delegator_cf).map_err(|_| DelegationError::NotFound)?;
-                audit::append(
-                    c,
-                    &state.audit_key,
-                    now,
-                    Event::new(actor.party(), "delegation.verified", Outcome::Success)
-                        .on_behalf_of(Party::person(&delegator))
-                        .detail(json!({ "delegation_id": d.id, "note": note })),
-                )?;
                 let v = find_required(c, &d.id)?;
                 notify_party(
                     c,
@@ -915,6 +908,14 @@ pub fn verify(
                     Party2::Delegate,
                     Template::DelegationActivated,
                     now,
+                )?;
+                audit::append(
+                    c,
+                    &state.audit_key,
+                    now,
+                    Event::new(actor.party(), "delegation.verified", Outcome::Success)
+                        .on_behalf_of(Party::person(&delegator))
+                        .detail(json!({ "delegation_id": d.id, "note": note })),
                 )?;
                 Ok(v)
             })
@@ -1004,14 +1005,6 @@ pub fn expire_due(
             }
             let delegator =
                 CodiceFiscale::parse(&d.delegator_cf).map_err(|_| DelegationError::NotFound)?;
-            audit::append(
-                c,
-                &state.audit_key,
-                now,
-                Event::new(Party::system(), "delegation.end_notice", Outcome::Success)
-                    .on_behalf_of(Party::person(&delegator))
-                    .detail(json!({ "delegation_id": d.id, "ends_at": d.ends_at })),
-            )?;
             notify_party(
                 c,
                 state,
@@ -1027,6 +1020,14 @@ pub fn expire_due(
                 Party2::Delegate,
                 Template::DelegationEndingSoon,
                 now,
+            )?;
+            audit::append(
+                c,
+                &state.audit_key,
+                now,
+                Event::new(Party::system(), "delegation.end_notice", Outcome::Success)
+                    .on_behalf_of(Party::person(&delegator))
+                    .detail(json!({ "delegation_id": d.id, "ends_at": d.ends_at })),
             )?;
             Ok(true)
         })?;

@@ -287,6 +287,26 @@ async fn booking_hold_lasts_five_minutes() {
     assert_eq!(b["status"], "confirmed");
     assert_eq!(taken(&w, &desk, NINE).await, 1);
 
+    // Taking the operator off duty leaves the booked slot over its capacity: listed.
+    let report = w.duty(&desk, "2026-11-24", "2026-11-24", &[]).await;
+    assert_eq!(report["overbooked_slots"], json!([NINE]));
+    assert_eq!(w.slots(&desk, "2026-11-24").await["status"], "full");
+    w.duty(&desk, "2026-11-24", "2026-11-24", &[&op]).await;
+    let roster = w
+        .get(
+            &format!("/v1/operator/desks/{desk}/duty?first_day=2026-11-23&last_day=2026-11-25"),
+            Some(&w.admin),
+        )
+        .await;
+    assert_eq!(roster.0, 200, "{}", roster.1);
+    assert_eq!(
+        roster.1["items"],
+        json!([
+            { "day": "2026-11-24", "operator_ids": [op] },
+            { "day": "2026-11-25", "operator_ids": [op] },
+        ])
+    );
+
     // The job gives back a lapsed hold nobody asked about.
     let twenty = "2026-11-24T08:20:00Z";
     assert_eq!(w.hold(&anna, &desk, twenty).await.0, 201);
@@ -457,6 +477,30 @@ async fn booking_limits_one_per_desk_type_and_three_open() {
     // A past booking no longer counts.
     w.set_clock("2026-11-24T13:20:00Z");
     assert_eq!(w.hold(&anna, &web, "2026-11-26T08:00:00Z").await.0, 201);
+
+    // A desk closed to bookings keeps its bookings and takes no new ones.
+    let got = w
+        .post(
+            &format!("/v1/operator/desks/{pensioni}/active"),
+            Some(&w.admin),
+            &json!({ "active": false }),
+        )
+        .await;
+    assert_eq!((got.0, &got.1["active"]), (200, &json!(false)), "{}", got.1);
+    let (_, bruno) = w.citizen("BRNBRN80A01H501", "Bruno", None).await;
+    assert_problem(
+        &w.hold(&bruno, &pensioni, "2026-11-26T07:30:00Z").await,
+        409,
+        "booking-desk-inactive",
+    );
+    let listed = w.get("/v1/desks", None).await;
+    assert!(
+        !listed.1["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == pensioni.as_str())
+    );
 
     // A guest cannot book where the desk wants a login.
     assert_problem(
