@@ -6,7 +6,7 @@
 
 use super::auth::{OperatorPrincipal, json_body};
 use super::booking::{BookingView, DeskView, problem, view};
-use super::delegation_operator::audit_read;
+use super::delegation_operator::{LookupQuery, audit_read};
 use super::problems::{Audience, parse_codice_fiscale};
 use crate::AppState;
 use crate::booking::book::{self, Details, HoldRequest, Owner};
@@ -15,7 +15,6 @@ use crate::booking::{self, BookedVia, BookingError, DeskKind};
 use crate::db;
 use crate::error::{ApiError, ProblemKind};
 use crate::operator::Role;
-use crate::person::CodiceFiscale;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
@@ -265,12 +264,6 @@ pub async fn duty(
     Ok(HttpResponse::Ok().json(json!({ "items": by_day })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LookupQuery {
-    pub codice_fiscale: String,
-}
-
 /// `GET /v1/operator/bookings?codice_fiscale=…`: a person's bookings. Audited as a read.
 pub async fn lookup(
     state: web::Data<AppState>,
@@ -278,12 +271,7 @@ pub async fn lookup(
     query: web::Query<LookupQuery>,
 ) -> Result<HttpResponse, ApiError> {
     who.require_any(&[Role::ContactCenter, Role::Sportello, Role::WebMeeting])?;
-    let cf = CodiceFiscale::parse(&query.codice_fiscale).map_err(|e| {
-        ApiError::new(
-            ProblemKind::InvalidQuery,
-            format!("`codice_fiscale` is not valid: {e}."),
-        )
-    })?;
+    let cf = query.person()?;
     let (code, now, s) = (cf.as_str().to_owned(), state.clock.now(), state.clone());
     let items: Vec<BookingView> = db::run(&state.db, move |c| {
         booking::of_person(c, &code, 200)?

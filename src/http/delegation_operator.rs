@@ -193,6 +193,18 @@ pub struct LookupQuery {
     pub codice_fiscale: String,
 }
 
+impl LookupQuery {
+    /// The codice fiscale looked up, or `400 invalid-query`.
+    pub(super) fn person(&self) -> Result<CodiceFiscale, ApiError> {
+        CodiceFiscale::parse(&self.codice_fiscale).map_err(|e| {
+            ApiError::new(
+                ProblemKind::InvalidQuery,
+                format!("`codice_fiscale` is not valid: {e}."),
+            )
+        })
+    }
+}
+
 /// `GET /v1/operator/delegations?codice_fiscale=…`: every delegation where the person is the
 /// delegator or the delegate. Audited as a read.
 pub async fn lookup(
@@ -201,12 +213,7 @@ pub async fn lookup(
     query: web::Query<LookupQuery>,
 ) -> Result<HttpResponse, ApiError> {
     who.require_any(&[Role::Sportello, Role::ContactCenter, Role::WebMeeting])?;
-    let cf = CodiceFiscale::parse(&query.codice_fiscale).map_err(|e| {
-        ApiError::new(
-            ProblemKind::InvalidQuery,
-            format!("`codice_fiscale` is not valid: {e}."),
-        )
-    })?;
+    let cf = query.person()?;
     let code = cf.as_str().to_owned();
     let items = db::run(&state.db, move |c| {
         let list = registry::involving(c, &code)?;
