@@ -30,6 +30,8 @@ pub struct Config {
     pub spid: SpidConfig,
     pub web: WebConfig,
     pub cns: CnsConfig,
+    pub booking: BookingConfig,
+    pub webmeeting: WebMeetingConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -280,6 +282,85 @@ impl Default for DelegationConfig {
             exchanged_token_ttl_secs: 900,
             expiry_interval_secs: 3600,
             online_min_level: crate::login::Level::SpidL2,
+        }
+    }
+}
+
+/// Desk bookings (issue 16; seed 003).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BookingConfig {
+    /// Minutes a chosen slot is held for the person to confirm it (seed 003: 5).
+    pub hold_minutes: u32,
+    /// Open bookings (held or confirmed, not yet past) one person may have in all.
+    pub max_open_per_person: u32,
+    /// Longest reason for a booking, in characters (seed 003: 150).
+    pub reason_max_chars: usize,
+    /// How many days ahead slots are offered.
+    pub horizon_days: u32,
+    /// Minutes before the appointment at which the reminder SMS is sent (seed 000: ~30).
+    pub reminder_minutes_before: u32,
+    /// How often `serve` sends due reminders and frees lapsed holds, in seconds.
+    pub job_interval_secs: u64,
+    /// Close every desk on the Italian national holidays (Easter Monday included).
+    pub national_holidays: bool,
+    /// Time zone of a new desk's hours when none is given.
+    pub default_time_zone: String,
+    /// Requests to the booking routes without login (guest bookings) per client address per
+    /// minute (per instance).
+    pub guest_requests_per_minute_per_address: u32,
+    /// Calendar and free-slot look-ups (no login) per client address per minute (per instance).
+    pub calendar_requests_per_minute_per_address: u32,
+}
+
+impl Default for BookingConfig {
+    fn default() -> Self {
+        Self {
+            hold_minutes: 5,
+            max_open_per_person: 3,
+            reason_max_chars: 150,
+            horizon_days: 60,
+            reminder_minutes_before: 30,
+            job_interval_secs: 60,
+            national_holidays: true,
+            default_time_zone: "Europe/Rome".into(),
+            guest_requests_per_minute_per_address: 10,
+            calendar_requests_per_minute_per_address: 120,
+        }
+    }
+}
+
+/// The web-meeting desk for delegations (issue 16; seeds 000, 001).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebMeetingConfig {
+    /// Weekly hours of a new web-meeting desk when none are given (msg 3026: Tuesday and
+    /// Thursday, 9:00-12:00), as `weekday HH:MM-HH:MM` separated by `;`.
+    pub default_opening: String,
+    /// Minutes before the appointment from which the person may join (seed 000: 15).
+    pub join_before_minutes: u32,
+    /// Minutes after the end of the slot until which a session not yet taken in charge may
+    /// still be joined.
+    pub join_after_end_minutes: u32,
+    /// The meeting link handed to the person once an operator takes the booking in charge:
+    /// `{room}` becomes the session's random room name, `{reference}` the booking code.
+    /// procura does not host video: this is the video platform in use.
+    pub meeting_url_template: String,
+    /// Seconds the waiting room asks the browser to wait before asking again.
+    pub waiting_retry_secs: u32,
+    /// Largest document (AA08, identity documents; PDF) accepted, in bytes (seed 000: 3 MB).
+    pub document_max_bytes: usize,
+}
+
+impl Default for WebMeetingConfig {
+    fn default() -> Self {
+        Self {
+            default_opening: "tue 09:00-12:00; thu 09:00-12:00".into(),
+            join_before_minutes: 15,
+            join_after_end_minutes: 30,
+            meeting_url_template: "https://webmeeting.inps.example/room/{room}".into(),
+            waiting_retry_secs: 10,
+            document_max_bytes: 3 * 1024 * 1024,
         }
     }
 }

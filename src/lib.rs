@@ -9,6 +9,8 @@
 //! - [`notify`]: the transactional outbox and the channels that deliver its messages.
 //! - [`operator`]: contact-centre, desk and web-meeting operators and their roles.
 //! - [`delegation`]: delegations and legal representation, and who may act for whom.
+//! - [`booking`]: desks, calendars, slots and bookings ("Le mie prenotazioni").
+//! - [`webmeeting`]: the web-meeting desk for delegations, on top of `booking`.
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`cns`]: CNS smart-card login (TLS client certificates, trust list, OCSP/CRL).
 //! - [`oauth`]: the OpenID Connect provider face; for now its signing keys.
@@ -19,6 +21,7 @@
 //! - [`cli`]: the `procura` command line.
 
 pub mod audit;
+pub mod booking;
 pub mod cli;
 pub mod clock;
 pub mod cns;
@@ -39,6 +42,7 @@ pub mod secret_file;
 pub mod spid;
 pub mod telemetry;
 pub mod web;
+pub mod webmeeting;
 
 use crate::audit::AuditKey;
 use crate::clock::Clock;
@@ -75,6 +79,10 @@ pub struct AppState {
     pub assets: Arc<web::assets::Assets>,
     /// CNS login (trust anchors, CRL cache, proxy addresses), when `cns` is a login method.
     pub cns: Option<Arc<cns::Cns>>,
+    /// Per-address limit on guest bookings (no login), per instance.
+    pub guest_booking_limiter: Arc<RateLimiter>,
+    /// Per-address limit on calendar and free-slot look-ups (no login), per instance.
+    pub calendar_limiter: Arc<RateLimiter>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -105,6 +113,7 @@ impl AppState {
                 ),
             }
         }
+        booking::check_config(&config)?;
         let pool = db::build_pool(&config.database)
             .with_context(|| format!("database {}", redacted_url(&config)))?;
         {
@@ -181,6 +190,12 @@ impl AppState {
         Ok(Self {
             request_limiter: Arc::new(RateLimiter::new(
                 config.issuance.online_requests_per_minute_per_address,
+            )),
+            guest_booking_limiter: Arc::new(RateLimiter::new(
+                config.booking.guest_requests_per_minute_per_address,
+            )),
+            calendar_limiter: Arc::new(RateLimiter::new(
+                config.booking.calendar_requests_per_minute_per_address,
             )),
             config: Arc::new(config),
             db: pool,

@@ -104,3 +104,62 @@ pub fn ensure_delegate_counter(conn: &mut DbConn, delegate_cf: &str) -> Result<(
     }
     Ok(())
 }
+
+/// Makes sure `booking_slots` has a row for the slot (with `capacity`, nothing taken), so its
+/// places can be taken with one conditional UPDATE. Inside the caller's transaction; a row
+/// inserted meanwhile by a parallel booking is left as it is.
+pub fn ensure_booking_slot(
+    conn: &mut DbConn,
+    desk_id: &str,
+    starts_at: chrono::NaiveDateTime,
+    capacity: i64,
+) -> Result<(), DbError> {
+    use super::schema::booking_slots as bs;
+    let row = (
+        bs::desk_id.eq(desk_id),
+        bs::starts_at.eq(starts_at),
+        bs::capacity.eq(capacity),
+        bs::taken.eq(0_i64),
+    );
+    match conn {
+        DbConn::Postgres(c) => {
+            diesel::insert_into(bs::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?;
+        }
+        DbConn::Sqlite(c) => {
+            diesel::insert_into(bs::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes sure `booking_people` has a row for `person_cf`: the row a booking locks so that
+/// the person's open bookings are counted by one transaction at a time.
+pub fn ensure_booking_person(
+    conn: &mut DbConn,
+    person_cf: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(), DbError> {
+    use super::schema::booking_people as bp;
+    let row = (bp::person_cf.eq(person_cf), bp::touched_at.eq(now));
+    match conn {
+        DbConn::Postgres(c) => {
+            diesel::insert_into(bp::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?;
+        }
+        DbConn::Sqlite(c) => {
+            diesel::insert_into(bp::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?;
+        }
+    }
+    Ok(())
+}

@@ -383,6 +383,138 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    desks (id) {
+        id -> Text,
+        name -> Text,
+        office -> Text,
+        kind -> Text,
+        time_zone -> Text,
+        opening -> Text,
+        slot_minutes -> BigInt,
+        guest_booking -> Bool,
+        location -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    desk_closures (id) {
+        id -> Text,
+        desk_id -> Text,
+        first_day -> Date,
+        last_day -> Date,
+        notice -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    desk_duty (desk_id, day, operator_id) {
+        desk_id -> Text,
+        day -> Date,
+        operator_id -> Text,
+    }
+}
+
+diesel::table! {
+    booking_slots (desk_id, starts_at) {
+        desk_id -> Text,
+        starts_at -> Timestamp,
+        capacity -> BigInt,
+        taken -> BigInt,
+    }
+}
+
+diesel::table! {
+    booking_people (person_cf) {
+        person_cf -> Text,
+        touched_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bookings (id) {
+        id -> Text,
+        reference -> Text,
+        desk_id -> Text,
+        desk_kind -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        person_cf -> Text,
+        booked_via -> Text,
+        booked_by -> Nullable<Text>,
+        guest_token_hash -> Nullable<Text>,
+        status -> Text,
+        hold_expires_at -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
+        mobile -> Nullable<Text>,
+        email -> Nullable<Text>,
+        delegator_cf -> Nullable<Text>,
+        delegator_given_name -> Nullable<Text>,
+        delegator_family_name -> Nullable<Text>,
+        confirmed_at -> Nullable<Timestamp>,
+        reminder_sent -> Bool,
+        waiting_since -> Nullable<Timestamp>,
+        handled_by -> Nullable<Text>,
+        handled_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webmeeting_sessions (booking_id) {
+        booking_id -> Text,
+        operator_id -> Text,
+        room -> Text,
+        status -> Text,
+        taken_at -> Timestamp,
+        delegate_document_type -> Nullable<Text>,
+        delegate_document_number -> Nullable<Text>,
+        delegate_document_expires_on -> Nullable<Date>,
+        delegate_checked_at -> Nullable<Timestamp>,
+        delegator_document_type -> Nullable<Text>,
+        delegator_document_number -> Nullable<Text>,
+        delegator_document_expires_on -> Nullable<Date>,
+        delegator_checked_at -> Nullable<Timestamp>,
+        delegate_consent -> Nullable<Bool>,
+        delegate_consent_at -> Nullable<Timestamp>,
+        delegator_consent -> Nullable<Bool>,
+        delegator_consent_at -> Nullable<Timestamp>,
+        delegation_id -> Nullable<Text>,
+        ended_at -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webmeeting_documents (id) {
+        id -> Text,
+        booking_id -> Text,
+        kind -> Text,
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        content -> Binary,
+        uploaded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(desk_closures -> desks (desk_id));
+diesel::joinable!(desk_duty -> desks (desk_id));
+diesel::joinable!(desk_duty -> operators (operator_id));
+diesel::joinable!(booking_slots -> desks (desk_id));
+diesel::joinable!(bookings -> desks (desk_id));
+diesel::joinable!(webmeeting_sessions -> bookings (booking_id));
+diesel::joinable!(webmeeting_documents -> webmeeting_sessions (booking_id));
+
 diesel::joinable!(authorization_codes -> oauth_grants (grant_id));
 diesel::joinable!(refresh_tokens -> oauth_grants (grant_id));
 diesel::joinable!(pin_credentials -> persons (codice_fiscale));
@@ -444,4 +576,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     cns_tickets,
     cns_ocsp_responses,
     spid_received_logouts,
+    desks,
+    desk_closures,
+    desk_duty,
+    booking_slots,
+    booking_people,
+    bookings,
+    webmeeting_sessions,
+    webmeeting_documents,
 );

@@ -4,8 +4,10 @@
 //!   active at once, 30-day minimum, the delegate notified.
 //! - [`register_for_minor`]: a parent, after the [`FamilyRegister`] check; ends at the
 //!   minor's 18th birthday at the latest.
-//! - [`register_by_operator`]: desk (AA08, AA09, AA10), PEC and web meeting. A representative's
-//!   self-declaration leaves the delegation `pending_verification` until [`verify`].
+//! - [`register_by_operator`]: desk (AA08, AA09, AA10), PEC and web meeting, each with the
+//!   documents its form asks for (the identity documents included); the web meeting also
+//!   needs both people's consent to the recording. A representative's self-declaration leaves
+//!   the delegation `pending_verification` until [`verify`].
 //! - endings: [`revoke_by_delegator`], [`renounce`], [`revoke_by_operator`], and the job
 //!   [`expire_due`] (end dates, 18th birthdays, the notices before).
 //!
@@ -48,6 +50,8 @@ pub enum DelegationError {
     NotPending(String),
     #[error("missing document: {0}")]
     MissingDocument(&'static str),
+    #[error("a web-meeting registration needs both people's consent to the recording")]
+    ConsentMissing,
     #[error("document `{0}`: {1}")]
     Document(String, String),
     #[error("a reason is required")]
@@ -70,18 +74,22 @@ pub enum DocumentKind {
     Aa08,
     Aa09,
     Aa10,
-    IdDocument,
+    /// A copy of the delegator's identity document (the represented person's, for AA10).
+    DelegatorIdDocument,
+    /// A copy of the delegate's identity document (the representative's, for AA10).
+    DelegateIdDocument,
     MedicalCertificate,
     Decree,
     SelfDeclaration,
 }
 
 impl DocumentKind {
-    pub const ALL: [DocumentKind; 7] = [
+    pub const ALL: [DocumentKind; 8] = [
         DocumentKind::Aa08,
         DocumentKind::Aa09,
         DocumentKind::Aa10,
-        DocumentKind::IdDocument,
+        DocumentKind::DelegatorIdDocument,
+        DocumentKind::DelegateIdDocument,
         DocumentKind::MedicalCertificate,
         DocumentKind::Decree,
         DocumentKind::SelfDeclaration,
@@ -92,7 +100,8 @@ impl DocumentKind {
             DocumentKind::Aa08 => "aa08",
             DocumentKind::Aa09 => "aa09",
             DocumentKind::Aa10 => "aa10",
-            DocumentKind::IdDocument => "id_document",
+            DocumentKind::DelegatorIdDocument => "delegator_id_document",
+            DocumentKind::DelegateIdDocument => "delegate_id_document",
             DocumentKind::MedicalCertificate => "medical_certificate",
             DocumentKind::Decree => "decree",
             DocumentKind::SelfDeclaration => "self_declaration",
@@ -189,6 +198,9 @@ pub struct OperatorRegistration {
     pub ends_on: Option<NaiveDate>,
     pub decree_reference: Option<String>,
     pub documents: Vec<Document>,
+    /// Delegator and delegate both consented to the recording of the video call (the web
+    /// meeting cannot register without it: msg 3026, seed 000).
+    pub recording_consented: bool,
 }
 
 /// Everything a registration writes.
@@ -326,29 +338,71 @@ pub fn register_for_minor(
     )
 }
 
-/// The documents each operator channel needs; `None` when the rule is met.
-fn missing_document(r: &OperatorRegistration) -> Option<&'static str> {
-    let has = |k: DocumentKind| r.documents.iter().any(|d| d.kind == k);
-    let evidence = has(DocumentKind::Decree) || has(DocumentKind::SelfDeclaration);
-    match r.channel {
-        Channel::SportelloAa08 if !has(DocumentKind::Aa08) => Some("aa08"),
-        Channel::SportelloAa09 if !has(DocumentKind::Aa09) => Some("aa09"),
-        Channel::SportelloAa09 if !has(DocumentKind::MedicalCertificate) => {
-            Some("medical_certificate")
-        }
-        Channel::SportelloAa10 if !has(DocumentKind::Aa10) => Some("aa10"),
-        Channel::SportelloAa10 | Channel::Pec if !evidence => Some("decree or self_declaration"),
-        _ => None,
+/// The documents each operator channel needs (domain §1.6); `None` when the rule is met:
+/// - AA08 (delegator at the desk): the form and the delegator's identity document;
+/// - AA09 (delegate at the desk): the form, the medical certificate, the delegator's identity
+///   document (shown in original) and a copy of the delegate's;
+/// - AA10 and PEC (a representative): the form, the represented person's and the
+///   representative's identity documents, and the decree or the self-declaration;
+/// - web meeting: the signed AA08 and both identity documents (seed 000).
+pub fn missing_document(channel: Channel, documents: &[Document]) -> Option<&'static str> {
+    use DocumentKind as D;
+    let needed: &[(DocumentKind, &'static str)] = match channel {
+        Channel::SportelloAa08 => &[
+            (D::Aa08, "aa08"),
+            (D::DelegatorIdDocument, "delegator_id_document"),
+        ],
+        Channel::SportelloAa09 => &[
+            (D::Aa09, "aa09"),
+            (D::MedicalCertificate, "medical_certificate"),
+            (D::DelegatorIdDocument, "delegator_id_document"),
+            (D::DelegateIdDocument, "delegate_id_document"),
+        ],
+        Channel::SportelloAa10 | Channel::Pec => &[
+            (D::Aa10, "aa10"),
+            (D::DelegatorIdDocument, "delegator_id_document"),
+            (D::DelegateIdDocument, "delegate_id_document"),
+        ],
+        Channel::WebMeeting => &[
+            (D::Aa08, "aa08"),
+            (D::DelegatorIdDocument, "delegator_id_document"),
+            (D::DelegateIdDocument, "delegate_id_document"),
+        ],
+        Channel::Online | Channel::OnlineGenitore => &[],
+    };
+    let has = |k: DocumentKind| documents.iter().any(|d| d.kind == k);
+    if let Some((_, name)) = needed.iter().find(|(k, _)| !has(*k)) {
+        return Some(name);
     }
+    let evidence = has(D::Decree) || has(D::SelfDeclaration);
+    if matches!(channel, Channel::SportelloAa10 | Channel::Pec) && !evidence {
+        return Some("decree or self_declaration");
+    }
+    None
 }
 
-/// By an operator: desk (AA08, AA09, AA10), PEC, or web meeting (which its own module calls).
-/// Representatives with the decree PDF are active at once; with a self-declaration only they
-/// wait for [`verify`].
+/// By an operator: desk (AA08, AA09, AA10), PEC, or web meeting (which its own module calls,
+/// through [`register_by_operator_in`]). Representatives with the decree PDF are active at
+/// once; with a self-declaration only they wait for [`verify`].
 pub fn register_by_operator(
     conn: &mut DbConn,
     state: &AppState,
     operator_id: &str,
+    r: OperatorRegistration,
+    now: DateTime<Utc>,
+) -> Result<Delegation, DelegationError> {
+    let id = crate::oauth::token_hash::new_id().map_err(DbError::from)?;
+    conn.write_transaction(|c| register_by_operator_in(c, state, operator_id, &id, r, now))
+}
+
+/// As [`register_by_operator`], inside the caller's transaction and with the new delegation's
+/// id chosen by the caller (the web meeting records it beside its session). Like every write
+/// here it appends its audit record last, so the caller must have made its own writes first.
+pub fn register_by_operator_in(
+    conn: &mut DbConn,
+    state: &AppState,
+    operator_id: &str,
+    id: &str,
     r: OperatorRegistration,
     now: DateTime<Utc>,
 ) -> Result<Delegation, DelegationError> {
@@ -368,8 +422,11 @@ pub fn register_by_operator(
         online_min_days: state.config.delegation.online_min_days,
         today,
     })?;
-    if let Some(missing) = missing_document(&r) {
+    if let Some(missing) = missing_document(r.channel, &r.documents) {
         return Err(DelegationError::MissingDocument(missing));
+    }
+    if r.channel == Channel::WebMeeting && !r.recording_consented {
+        return Err(DelegationError::ConsentMissing);
     }
     let has_decree = r.documents.iter().any(|d| d.kind == DocumentKind::Decree);
     let status = if r.kind.is_representation() && !has_decree {
@@ -383,9 +440,10 @@ pub fn register_by_operator(
             policy::eighteenth_birthday(birth_date(delegator_p.as_ref(), &r.delegator, today));
         ends_on = Some(ends_on.map_or(eighteenth, |e| e.min(eighteenth)));
     }
-    write(
+    write_in(
         conn,
         state,
+        id,
         Prepared {
             kind: r.kind,
             channel: r.channel,
@@ -446,80 +504,76 @@ fn write(
     now: DateTime<Utc>,
 ) -> Result<Delegation, DelegationError> {
     let id = crate::oauth::token_hash::new_id().map_err(DbError::from)?;
+    conn.write_transaction(|c| write_in(c, state, &id, p, actor, now))
+}
+
+/// Writes a registration inside the caller's transaction: the row, the delegate's place, the
+/// documents, the messages, and the audit record last (the lock order: `audit_head` is taken
+/// by the last write of a transaction).
+fn write_in(
+    c: &mut DbConn,
+    state: &AppState,
+    id: &str,
+    p: Prepared,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Delegation, DelegationError> {
     let at = now.naive_utc();
     let limit = state.config.delegation.max_fiducia_per_delegate;
-    conn.write_transaction(|c| {
-        let inserted = diesel::insert_into(delegations::table)
+    let inserted = diesel::insert_into(delegations::table)
+        .values((
+            delegations::id.eq(id),
+            delegations::delegator_cf.eq(p.delegator.as_str()),
+            delegations::delegate_cf.eq(p.delegate.as_str()),
+            delegations::kind.eq(p.kind.as_str()),
+            delegations::channel.eq(p.channel.as_str()),
+            delegations::status.eq(p.status.as_str()),
+            delegations::starts_at.eq(at),
+            delegations::ends_at.eq(p.ends_at),
+            delegations::min_end_at.eq(p.min_end_at),
+            delegations::decree_reference.eq(&p.decree_reference),
+            delegations::operator_id.eq(&p.operator_id),
+            delegations::created_at.eq(at),
+            delegations::updated_at.eq(at),
+            delegations::ended_at.eq(None::<NaiveDateTime>),
+            delegations::end_reason.eq(None::<String>),
+            delegations::end_notice_sent.eq(false),
+        ))
+        .execute(c);
+    match inserted {
+        Ok(_) => {}
+        // The partial unique index: one fiduciary delegate per delegator.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            return Err(DelegationError::FiduciaExists);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if p.kind == Kind::Fiducia {
+        take_place(c, p.delegate.as_str(), limit)?;
+    }
+    let mut hashes = Vec::new();
+    for doc in &p.documents {
+        let doc_id = crate::oauth::token_hash::new_id().map_err(DbError::from)?;
+        diesel::insert_into(delegation_documents::table)
             .values((
-                delegations::id.eq(&id),
-                delegations::delegator_cf.eq(p.delegator.as_str()),
-                delegations::delegate_cf.eq(p.delegate.as_str()),
-                delegations::kind.eq(p.kind.as_str()),
-                delegations::channel.eq(p.channel.as_str()),
-                delegations::status.eq(p.status.as_str()),
-                delegations::starts_at.eq(at),
-                delegations::ends_at.eq(p.ends_at),
-                delegations::min_end_at.eq(p.min_end_at),
-                delegations::decree_reference.eq(&p.decree_reference),
-                delegations::operator_id.eq(&p.operator_id),
-                delegations::created_at.eq(at),
-                delegations::updated_at.eq(at),
-                delegations::ended_at.eq(None::<NaiveDateTime>),
-                delegations::end_reason.eq(None::<String>),
-                delegations::end_notice_sent.eq(false),
+                delegation_documents::id.eq(&doc_id),
+                delegation_documents::delegation_id.eq(id),
+                delegation_documents::kind.eq(doc.kind.as_str()),
+                delegation_documents::media_type.eq(MediaType::Pdf.as_str()),
+                delegation_documents::sha256.eq(&doc.sha256),
+                delegation_documents::size_bytes
+                    .eq(i64::try_from(doc.bytes.len()).unwrap_or(i64::MAX)),
+                delegation_documents::content.eq(&doc.bytes),
+                delegation_documents::created_at.eq(at),
             ))
-            .execute(c);
-        match inserted {
-            Ok(_) => {}
-            // The partial unique index: one fiduciary delegate per delegator.
-            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                return Err(DelegationError::FiduciaExists);
-            }
-            Err(e) => return Err(e.into()),
-        }
-        if p.kind == Kind::Fiducia {
-            take_place(c, p.delegate.as_str(), limit)?;
-        }
-        let mut hashes = Vec::new();
-        for doc in &p.documents {
-            let doc_id = crate::oauth::token_hash::new_id().map_err(DbError::from)?;
-            diesel::insert_into(delegation_documents::table)
-                .values((
-                    delegation_documents::id.eq(&doc_id),
-                    delegation_documents::delegation_id.eq(&id),
-                    delegation_documents::kind.eq(doc.kind.as_str()),
-                    delegation_documents::media_type.eq(MediaType::Pdf.as_str()),
-                    delegation_documents::sha256.eq(&doc.sha256),
-                    delegation_documents::size_bytes
-                        .eq(i64::try_from(doc.bytes.len()).unwrap_or(i64::MAX)),
-                    delegation_documents::content.eq(&doc.bytes),
-                    delegation_documents::created_at.eq(at),
-                ))
-                .execute(c)?;
-            hashes.push(json!({ "kind": doc.kind.as_str(), "sha256": doc.sha256 }));
-        }
-        audit::append(
-            c,
-            &state.audit_key,
-            now,
-            Event::new(actor.party(), "delegation.registered", Outcome::Success)
-                .on_behalf_of(Party::person(&p.delegator))
-                .detail(json!({
-                    "delegation_id": id,
-                    "delegate": Party::person(&p.delegate).as_str(),
-                    "kind": p.kind.as_str(),
-                    "channel": p.channel.as_str(),
-                    "status": p.status.as_str(),
-                    "documents": hashes,
-                })),
-        )?;
-        let d = find_required(c, &id)?;
-        // The delegate is always told; the delegator too when an operator registered it
-        // (circ. 127: both parties at the desk; msg 3305: the delegate online).
-        // A representation waiting for verification is announced when it is confirmed.
-        if p.status != Status::Active {
-            return Ok(d);
-        }
+            .execute(c)?;
+        hashes.push(json!({ "kind": doc.kind.as_str(), "sha256": doc.sha256 }));
+    }
+    let d = find_required(c, id)?;
+    // The delegate is always told; the delegator too when an operator registered it
+    // (circ. 127: both parties at the desk; msg 3305: the delegate online).
+    // A representation waiting for verification is announced when it is confirmed.
+    if p.status == Status::Active {
         notify_party(
             c,
             state,
@@ -538,8 +592,23 @@ fn write(
                 now,
             )?;
         }
-        Ok(d)
-    })
+    }
+    audit::append(
+        c,
+        &state.audit_key,
+        now,
+        Event::new(actor.party(), "delegation.registered", Outcome::Success)
+            .on_behalf_of(Party::person(&p.delegator))
+            .detail(json!({
+                "delegation_id": id,
+                "delegate": Party::person(&p.delegate).as_str(),
+                "kind": p.kind.as_str(),
+                "channel": p.channel.as_str(),
+                "status": p.status.as_str(),
+                "documents": hashes,
+            })),
+    )?;
+    Ok(d)
 }
 
 fn find_required(conn: &mut DbConn, id: &str) -> Result<Delegation, DelegationError> {
@@ -648,6 +717,11 @@ fn end(
         release_place(c, d)?;
         let delegator =
             CodiceFiscale::parse(&d.delegator_cf).map_err(|_| DelegationError::NotFound)?;
+        let ended = find_required(c, &d.id)?;
+        for to in e.notify {
+            notify_party(c, state, &ended, *to, Template::DelegationEnded, now)?;
+        }
+        // The audit record is the transaction's last write (lock order: `audit_head` last).
         audit::append(
             c,
             &state.audit_key,
@@ -662,10 +736,6 @@ fn end(
                     "reason": e.reason,
                 })),
         )?;
-        let ended = find_required(c, &d.id)?;
-        for to in e.notify {
-            notify_party(c, state, &ended, *to, Template::DelegationEnded, now)?;
-        }
         Ok(ended)
     })
 }
@@ -830,14 +900,6 @@ pub fn verify(
                 }
                 let delegator =
                     CodiceFiscale::parse(&d.delegator_cf).map_err(|_| DelegationError::NotFound)?;
-                audit::append(
-                    c,
-                    &state.audit_key,
-                    now,
-                    Event::new(actor.party(), "delegation.verified", Outcome::Success)
-                        .on_behalf_of(Party::person(&delegator))
-                        .detail(json!({ "delegation_id": d.id, "note": note })),
-                )?;
                 let v = find_required(c, &d.id)?;
                 notify_party(
                     c,
@@ -846,6 +908,14 @@ pub fn verify(
                     Party2::Delegate,
                     Template::DelegationActivated,
                     now,
+                )?;
+                audit::append(
+                    c,
+                    &state.audit_key,
+                    now,
+                    Event::new(actor.party(), "delegation.verified", Outcome::Success)
+                        .on_behalf_of(Party::person(&delegator))
+                        .detail(json!({ "delegation_id": d.id, "note": note })),
                 )?;
                 Ok(v)
             })
@@ -935,14 +1005,6 @@ pub fn expire_due(
             }
             let delegator =
                 CodiceFiscale::parse(&d.delegator_cf).map_err(|_| DelegationError::NotFound)?;
-            audit::append(
-                c,
-                &state.audit_key,
-                now,
-                Event::new(Party::system(), "delegation.end_notice", Outcome::Success)
-                    .on_behalf_of(Party::person(&delegator))
-                    .detail(json!({ "delegation_id": d.id, "ends_at": d.ends_at })),
-            )?;
             notify_party(
                 c,
                 state,
@@ -958,6 +1020,14 @@ pub fn expire_due(
                 Party2::Delegate,
                 Template::DelegationEndingSoon,
                 now,
+            )?;
+            audit::append(
+                c,
+                &state.audit_key,
+                now,
+                Event::new(Party::system(), "delegation.end_notice", Outcome::Success)
+                    .on_behalf_of(Party::person(&delegator))
+                    .detail(json!({ "delegation_id": d.id, "ends_at": d.ends_at })),
             )?;
             Ok(true)
         })?;

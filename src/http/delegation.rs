@@ -62,7 +62,7 @@ impl From<Delegation> for DelegationView {
 }
 
 /// The problem type of each rule.
-fn refusal_kind(r: Refusal) -> ProblemKind {
+pub(super) fn refusal_kind(r: Refusal) -> ProblemKind {
     match r {
         Refusal::SelfDelegation => ProblemKind::DelegationSelf,
         Refusal::DelegateMinor => ProblemKind::DelegationDelegateMinor,
@@ -124,6 +124,13 @@ pub fn problem(e: DelegationError, audience: Audience) -> ApiError {
             ApiError::new(ProblemKind::DocumentRejected, format!("{name}: {why}."))
                 .with_extensions(json!({ "document": name }))
         }
+        DelegationError::ConsentMissing => ApiError::new(
+            ProblemKind::DelegationConsentMissing,
+            audience.pick(
+                "Senza il consenso di delegante e delegato alla registrazione della videochiamata la delega non può essere registrata in web meeting.",
+                "A web-meeting registration needs both people's consent to the recording.",
+            ),
+        ),
         DelegationError::ReasonRequired => ApiError::new(
             ProblemKind::ValidationFailed,
             "A reason is required to revoke a delegation.",

@@ -68,8 +68,8 @@ fn with_documents(
         .collect()
 }
 
-/// Records that an operator read delegations (domain §3: operator access is traced).
-async fn audit_read(
+/// Records that an operator read personal data (domain §3: operator access is traced).
+pub(super) async fn audit_read(
     state: &AppState,
     who: &OperatorPrincipal,
     action: &'static str,
@@ -107,8 +107,9 @@ pub struct RegistrationForm {
 }
 
 /// `POST /v1/operator/delegations` (sportello): multipart with the JSON part `registration`
-/// and PDF parts named `aa08`, `aa09`, `aa10`, `id_document`, `medical_certificate`,
-/// `decree`, `self_declaration`.
+/// and PDF parts named `aa08`, `aa09`, `aa10`, `delegator_id_document`,
+/// `delegate_id_document`, `medical_certificate`, `decree`, `self_declaration`; each form
+/// needs its own (see `registry::missing_document`).
 pub async fn register(
     state: web::Data<AppState>,
     who: OperatorPrincipal,
@@ -155,7 +156,7 @@ pub async fn register(
     for (name, bytes) in upload.files {
         let kind = DocumentKind::parse(&name).ok_or_else(|| {
             invalid(format!(
-                "Unknown part `{name}`: expected aa08, aa09, aa10, id_document, medical_certificate, decree or self_declaration."
+                "Unknown part `{name}`: expected aa08, aa09, aa10, delegator_id_document, delegate_id_document, medical_certificate, decree or self_declaration."
             ))
         })?;
         documents.push(registry::check_document(kind, bytes, max).map_err(staff)?);
@@ -176,6 +177,7 @@ pub async fn register(
                 ends_on: form.ends_on,
                 decree_reference: form.decree_reference,
                 documents,
+                recording_consented: false,
             },
             now,
         )
@@ -191,6 +193,18 @@ pub struct LookupQuery {
     pub codice_fiscale: String,
 }
 
+impl LookupQuery {
+    /// The codice fiscale looked up, or `400 invalid-query`.
+    pub(super) fn person(&self) -> Result<CodiceFiscale, ApiError> {
+        CodiceFiscale::parse(&self.codice_fiscale).map_err(|e| {
+            ApiError::new(
+                ProblemKind::InvalidQuery,
+                format!("`codice_fiscale` is not valid: {e}."),
+            )
+        })
+    }
+}
+
 /// `GET /v1/operator/delegations?codice_fiscale=…`: every delegation where the person is the
 /// delegator or the delegate. Audited as a read.
 pub async fn lookup(
@@ -199,12 +213,7 @@ pub async fn lookup(
     query: web::Query<LookupQuery>,
 ) -> Result<HttpResponse, ApiError> {
     who.require_any(&[Role::Sportello, Role::ContactCenter, Role::WebMeeting])?;
-    let cf = CodiceFiscale::parse(&query.codice_fiscale).map_err(|e| {
-        ApiError::new(
-            ProblemKind::InvalidQuery,
-            format!("`codice_fiscale` is not valid: {e}."),
-        )
-    })?;
+    let cf = query.person()?;
     let code = cf.as_str().to_owned();
     let items = db::run(&state.db, move |c| {
         let list = registry::involving(c, &code)?;

@@ -5,6 +5,8 @@
 
 mod acting;
 pub mod auth;
+mod booking;
+mod booking_operator;
 mod browser;
 mod cns;
 mod codice_fiscale;
@@ -22,6 +24,7 @@ mod pin_operator;
 pub mod problems;
 pub mod request_id;
 mod spid;
+mod webmeeting;
 
 pub use cns::listener_app as cns_listener_app;
 
@@ -127,6 +130,36 @@ routes! {
     // Acting on behalf
     "/v1/delegations/acting-for" => { GET: acting::acting_for },
     "/v1/access/check" => { POST: acting::check },
+    // Desk bookings and the web meeting (citizens; desks and calendars need no login)
+    "/v1/desks" => { GET: booking::desks },
+    "/v1/desks/{id}" => { GET: booking::desk },
+    "/v1/desks/{id}/calendar" => { GET: booking::calendar },
+    "/v1/desks/{id}/slots" => { GET: booking::slots },
+    "/v1/bookings" => { GET: booking::list, POST: booking::hold },
+    "/v1/bookings/{id}" => { GET: booking::show },
+    "/v1/bookings/{id}/confirm" => { POST: booking::confirm },
+    "/v1/bookings/{id}/cancel" => { POST: booking::cancel },
+    "/v1/bookings/{id}/join" => { POST: webmeeting::join },
+    "/v1/guest-bookings" => { POST: booking::guest_hold },
+    "/v1/guest-bookings/{id}" => { GET: booking::guest_show },
+    "/v1/guest-bookings/{id}/confirm" => { POST: booking::guest_confirm },
+    "/v1/guest-bookings/{id}/cancel" => { POST: booking::guest_cancel },
+    // Desks and bookings (operators)
+    "/v1/operator/desks" => { POST: booking_operator::create_desk },
+    "/v1/operator/desks/{id}/active" => { POST: booking_operator::set_active },
+    "/v1/operator/desks/{id}/closures" => { POST: booking_operator::add_closure },
+    "/v1/operator/desks/{id}/closures/{closure_id}" => { DELETE: booking_operator::remove_closure },
+    "/v1/operator/desks/{id}/duty" => { GET: booking_operator::duty, PUT: booking_operator::set_duty },
+    "/v1/operator/bookings" => { GET: booking_operator::lookup, POST: booking_operator::book_by_phone },
+    "/v1/operator/bookings/{id}/cancel" => { POST: booking_operator::cancel },
+    "/v1/operator/web-meetings" => { GET: webmeeting::today },
+    "/v1/operator/web-meetings/{id}" => { GET: webmeeting::show },
+    "/v1/operator/web-meetings/{id}/take" => { POST: webmeeting::take },
+    "/v1/operator/web-meetings/{id}/identity" => { POST: webmeeting::identity_check },
+    "/v1/operator/web-meetings/{id}/consent" => { POST: webmeeting::consent },
+    "/v1/operator/web-meetings/{id}/documents" => { POST: webmeeting::documents },
+    "/v1/operator/web-meetings/{id}/complete" => { POST: webmeeting::complete },
+    "/v1/operator/web-meetings/{id}/close" => { POST: webmeeting::close },
 }
 
 /// A route for `method`; GET routes answer HEAD too (probes and caches use it), as HTTP

@@ -9,6 +9,7 @@
 //!   spool), and [`files`] for the embedded default.
 //! - [`dispatch`]: claims due messages, sends them, records the outcome.
 
+pub mod booking_texts;
 pub mod channel;
 pub mod dispatch;
 pub mod email;
@@ -92,6 +93,15 @@ pub enum Template {
     DelegationEndingSoon,
     /// A delegation ended. Params: `given_name`, `counterpart`, `role`.
     DelegationEnded,
+    /// A desk booking was confirmed (seed 000's SMS). Params: `desk`, `office`, `kind`, `mode`,
+    /// `date`, `time`, `reference`, `myinps` (booked with an identity), optional `location`,
+    /// `join_from` (web meeting).
+    BookingConfirmed,
+    /// The reminder about 30 minutes before. Same params.
+    BookingReminder,
+    /// A booking was cancelled. Same params, and `cancelled_by` (`person`, `operator`,
+    /// `closure`) with an optional `reason`.
+    BookingCancelled,
 }
 
 impl Template {
@@ -108,6 +118,9 @@ impl Template {
             Template::DelegationActivated => "delegation_activated",
             Template::DelegationEndingSoon => "delegation_ending_soon",
             Template::DelegationEnded => "delegation_ended",
+            Template::BookingConfirmed => "booking_confirmed",
+            Template::BookingReminder => "booking_reminder",
+            Template::BookingCancelled => "booking_cancelled",
         }
     }
 
@@ -124,6 +137,9 @@ impl Template {
             Template::DelegationActivated,
             Template::DelegationEndingSoon,
             Template::DelegationEnded,
+            Template::BookingConfirmed,
+            Template::BookingReminder,
+            Template::BookingCancelled,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

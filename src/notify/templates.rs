@@ -353,12 +353,15 @@ pub fn render(
                 address,
             }
         }
+        Template::BookingConfirmed | Template::BookingReminder | Template::BookingCancelled => {
+            super::booking_texts::render(template, params, address)?
+        }
     };
     Ok(rendered)
 }
 
 /// A non-empty string parameter (numbers are accepted and written as text).
-fn param(
+pub(super) fn param(
     params: &Value,
     template: &'static str,
     name: &'static str,
@@ -379,7 +382,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const ALL: [Template; 11] = [
+    const ALL: [Template; 14] = [
         Template::PinFirstHalf,
         Template::PinSecondHalf,
         Template::PinRecoveryHalf,
@@ -391,6 +394,9 @@ mod tests {
         Template::DelegationActivated,
         Template::DelegationEndingSoon,
         Template::DelegationEnded,
+        Template::BookingConfirmed,
+        Template::BookingReminder,
+        Template::BookingCancelled,
     ];
 
     fn full_params() -> Value {
@@ -402,6 +408,15 @@ mod tests {
             "role": "delegate",
             "end_date": "31/12/2026",
             "reason": "i dati del documento non corrispondono",
+            "desk": "DELEGHE IDENTITA' DIGITALI IN WEB MEETING",
+            "office": "ROMA MONTEVERDE GIANICOLENSE",
+            "kind": "web_meeting",
+            "mode": "web meeting",
+            "date": "19/07/2022",
+            "time": "09:00:00",
+            "myinps": true,
+            "join_from": "08:45",
+            "cancelled_by": "operator",
             "address": {
                 "name": "Maria Rossi", "street": "Via Roma 1", "postal_code": "00184",
                 "municipality": "Roma", "province": "RM"

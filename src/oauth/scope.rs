@@ -23,6 +23,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "change the person's credentials or contact data",
     ),
     (
+        "bookings",
+        "book, see and cancel one's own desk appointments, and join the web meeting",
+    ),
+    (
         "operator",
         "act as an INPS operator: the `roles` claim, and the /v1/operator API",
     ),
@@ -61,6 +65,8 @@ pub const PERSON_ONLY: &[&str] = &["openid", "profile", "operator"];
 
 /// The scope that lets a token carry an operator's `roles` and reach `/v1/operator/*`.
 pub const OPERATOR: &str = "operator";
+/// Booking desk appointments for oneself ("Le mie prenotazioni").
+pub const BOOKINGS: &str = "bookings";
 /// Changing one's own credentials (revoking the PIN, creating a phone PIN).
 pub const CREDENTIALS_WRITE: &str = "credentials:write";
 

@@ -649,7 +649,20 @@ async fn delegation_limits_hold_under_parallel_registrations() {
                             .unwrap(),
                         registry::check_document(DocumentKind::Decree, PDF.to_vec(), 1 << 20)
                             .unwrap(),
+                        registry::check_document(
+                            DocumentKind::DelegatorIdDocument,
+                            PDF.to_vec(),
+                            1 << 20,
+                        )
+                        .unwrap(),
+                        registry::check_document(
+                            DocumentKind::DelegateIdDocument,
+                            PDF.to_vec(),
+                            1 << 20,
+                        )
+                        .unwrap(),
                     ],
+                    recording_consented: false,
                 },
                 now,
             )
@@ -740,7 +753,13 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
     );
 
     // AA08: active on registration, both parties told.
-    let got = s.multipart(&desk, &aa08, &[("aa08", PDF)]).await;
+    let got = s
+        .multipart(
+            &desk,
+            &aa08,
+            &[("aa08", PDF), ("delegator_id_document", PDF)],
+        )
+        .await;
     assert_eq!(got.0, 201, "{}", got.1);
     assert_eq!(got.1["status"], "active");
     assert!(got.1["min_end_at"].is_null());
@@ -753,7 +772,7 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
         &s.multipart(
             &desk,
             &form("sportello_aa08", "fiducia", &anna, None),
-            &[("aa08", PDF)],
+            &[("aa08", PDF), ("delegator_id_document", PDF)],
         )
         .await,
         409,
@@ -770,7 +789,12 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
                 &anna,
                 Some("dichiarazione 5/2026"),
             ),
-            &[("aa10", PDF), ("self_declaration", PDF)],
+            &[
+                ("aa10", PDF),
+                ("self_declaration", PDF),
+                ("delegator_id_document", PDF),
+                ("delegate_id_document", PDF),
+            ],
         )
         .await;
     assert_eq!(got.0, 201, "{}", got.1);
@@ -781,7 +805,7 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
     let items = got.1["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], tutela.as_str());
-    assert_eq!(items[0]["documents"].as_array().unwrap().len(), 2);
+    assert_eq!(items[0]["documents"].as_array().unwrap().len(), 4);
     let verify = format!("/v1/operator/delegations/{tutela}/verify");
     let got = s
         .post(
@@ -803,7 +827,12 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
         .multipart(
             &desk,
             &form("pec", "curatore", &mario, Some("dichiarazione 9/2026")),
-            &[("self_declaration", PDF)],
+            &[
+                ("aa10", PDF),
+                ("self_declaration", PDF),
+                ("delegator_id_document", PDF),
+                ("delegate_id_document", PDF),
+            ],
         )
         .await;
     assert_eq!(got.1["status"], "pending_verification", "{}", got.1);
@@ -932,9 +961,17 @@ async fn delegation_web_meeting_registers_through_the_operator_function() {
     let luigi = person(&app, "VRDLGU80A01H501", "Luigi", Some("3332222222")).await;
     let state = app.state.clone();
     let now = app.clock_now();
-    let (ok, refused) = blocking(move || {
+    let (no_documents, no_consent, ok, refused) = blocking(move || {
         let mut c = state.db.get().unwrap();
-        let mut reg = |kind| {
+        let pdf = |k| registry::check_document(k, PDF.to_vec(), 1 << 20).unwrap();
+        let all = || {
+            vec![
+                pdf(DocumentKind::Aa08),
+                pdf(DocumentKind::DelegatorIdDocument),
+                pdf(DocumentKind::DelegateIdDocument),
+            ]
+        };
+        let mut reg = |kind, documents, recording_consented| {
             registry::register_by_operator(
                 &mut c,
                 &state,
@@ -946,14 +983,29 @@ async fn delegation_web_meeting_registers_through_the_operator_function() {
                     delegate: luigi.clone(),
                     ends_on: None,
                     decree_reference: Some("decreto 1/2026".into()),
-                    documents: Vec::new(),
+                    documents,
+                    recording_consented,
                 },
                 now,
             )
         };
-        (reg(Kind::Fiducia), reg(Kind::Tutore))
+        (
+            reg(Kind::Fiducia, Vec::new(), true),
+            reg(Kind::Fiducia, all(), false),
+            reg(Kind::Fiducia, all(), true),
+            reg(Kind::Tutore, all(), true),
+        )
     })
     .await;
+    // Never without the documents and both consents (msg 3026, seed 000).
+    assert!(
+        matches!(no_documents, Err(DelegationError::MissingDocument("aa08"))),
+        "{no_documents:?}"
+    );
+    assert!(
+        matches!(no_consent, Err(DelegationError::ConsentMissing)),
+        "{no_consent:?}"
+    );
     let d = ok.unwrap();
     assert_eq!(
         (d.channel.as_str(), d.status.as_str()),

@@ -1,0 +1,2 @@
+DROP TABLE webmeeting_documents;
+DROP TABLE webmeeting_sessions;
