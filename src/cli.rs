@@ -365,6 +365,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         actix_web::rt::spawn(purge_periodically(state.clone()));
         actix_web::rt::spawn(expire_delegations_periodically(state.clone()));
         actix_web::rt::spawn(crate::spid::maintain(state.clone()));
+        actix_web::rt::spawn(crate::cie::maintain(state.clone()));
         let dispatcher = Arc::new(crate::notify::Dispatcher::from_state(&state)?);
         actix_web::rt::spawn(crate::notify::dispatch::run_periodically(
             dispatcher,

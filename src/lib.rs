@@ -11,12 +11,14 @@
 //! - [`delegation`]: delegations and legal representation, and who may act for whom.
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`oauth`]: the OpenID Connect provider face; for now its signing keys.
+//! - [`cie`]: CIE login as a relying party of the SPID/CIE OpenID Connect Federation.
 //! - [`http`]: every route in one list, thin handlers, middleware.
 //! - [`error`]: `ApiError` → RFC 9457 problem+json.
 //! - [`clock`]: the injected clock.
 //! - [`cli`]: the `procura` command line.
 
 pub mod audit;
+pub mod cie;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub outbox_key: Arc<notify::OutboxKey>,
     /// The SPID service provider, when `spid` is among the login methods.
     pub spid: Option<Arc<spid::ServiceProvider>>,
+    /// The CIE OpenID Connect relying party, when `cie` is among the login methods.
+    pub cie: Option<Arc<cie::RelyingParty>>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -159,6 +163,19 @@ impl AppState {
         } else {
             None
         };
+        let cie = if config.login.methods.iter().any(|m| m == "cie") {
+            let (rp, created) = cie::RelyingParty::load(&config)?;
+            for role in created {
+                tracing::warn!(
+                    set = role.dir_name(),
+                    dir = %config.cie_keys_dir().display(),
+                    "created a DEVELOPMENT CIE key; provision real keys in production"
+                );
+            }
+            Some(Arc::new(rp))
+        } else {
+            None
+        };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config_pin_rate = config.pin.attempts_per_minute_per_address;
         Ok(Self {
@@ -175,6 +192,7 @@ impl AppState {
             pin_limiter: Arc::new(RateLimiter::new(config_pin_rate)),
             outbox_key: Arc::new(outbox_key),
             spid,
+            cie,
         })
     }
 }

@@ -69,6 +69,29 @@ fn spid_idps(state: &AppState) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The "Entra con CIE" entries of the login page (`state.cie` exists only when CIE is a
+/// login method): one per configured CIE OpenID provider.
+fn cie_entries(state: &AppState, flow: &LoginFlow) -> Vec<(String, String)> {
+    let Some(_) = state.cie.as_ref() else {
+        return vec![];
+    };
+    let providers = &state.config.cie.providers;
+    providers
+        .iter()
+        .map(|p| {
+            let query =
+                serde_urlencoded::to_string([("flow", flow.id.as_str()), ("op", &p.entity_id)])
+                    .unwrap_or_default();
+            let label = if providers.len() == 1 {
+                "Entra con CIE".to_owned()
+            } else {
+                format!("Entra con CIE ({})", p.name)
+            };
+            (format!("/cie/login?{query}"), label)
+        })
+        .collect()
+}
+
 async fn render_login(
     state: &AppState,
     flow: &LoginFlow,
@@ -94,6 +117,7 @@ async fn render_login(
             error,
             codice_fiscale,
             spid_idps: spid_idps(state),
+            cie: cie_entries(state, flow),
         },
     )
 }

@@ -6,6 +6,7 @@
 mod acting;
 pub mod auth;
 mod browser;
+mod cie;
 mod codice_fiscale;
 mod delegation;
 mod delegation_operator;
@@ -73,6 +74,10 @@ routes! {
     "/spid/login" => { GET: spid::login },
     "/spid/acs" => { POST: spid::acs },
     "/spid/slo" => { GET: spid::slo, POST: spid::slo },
+    // CIE OpenID Connect relying party (OpenID Federation)
+    "/.well-known/openid-federation" => { GET: cie::entity_configuration },
+    "/cie/login" => { GET: cie::login },
+    "/cie/callback" => { GET: cie::callback },
     // Operator API (bearer token, scope `operator`, an active operator)
     "/v1/operator/me" => { GET: operators::me },
     "/v1/operator/operators" => { GET: operators::list, POST: operators::add },

@@ -155,6 +155,8 @@ pub struct LoginPage<'a> {
     pub codice_fiscale: &'a str,
     /// SPID identity providers (entityID, name), when SPID is offered.
     pub spid_idps: Vec<(String, String)>,
+    /// "Entra con CIE" entries (link, label): one per CIE way of logging in offered.
+    pub cie: Vec<(String, String)>,
 }
 
 /// Query-string encoding of one value (for the links of the login page).
@@ -183,6 +185,21 @@ pub fn login(status: StatusCode, p: &LoginPage<'_>) -> HttpResponse {
                 escape(&query_value(p.flow_id)),
                 escape(&query_value(entity_id)),
                 escape(name)
+            );
+        }
+        main.push_str("</ul></section>");
+    }
+    if !p.cie.is_empty() {
+        main.push_str(
+            "<section aria-labelledby=\"cie-titolo\"><h2 id=\"cie-titolo\">Entra con CIE</h2>\
+<p>Usa la tua Carta d'Identità Elettronica.</p><ul>",
+        );
+        for (href, label) in &p.cie {
+            let _ = write!(
+                main,
+                "<li><a href=\"{}\">{}</a></li>",
+                escape(href),
+                escape(label)
             );
         }
         main.push_str("</ul></section>");

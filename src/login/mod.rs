@@ -2,6 +2,7 @@
 //! who was authenticated, how, and at which assurance level. Nothing else crosses the seam;
 //! the OpenID Connect side turns an outcome into a browser session and tokens.
 
+pub mod cie;
 pub mod pin;
 
 use crate::oauth::scope::{DISPOSITIVE, ScopeSet};
@@ -33,10 +34,10 @@ impl Method {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
-    /// Whether this version of procura implements the method (CIE and CNS arrive with
-    /// their own issues).
+    /// Whether this version of procura implements the method (CNS arrives with its own
+    /// issue; CIE is its OpenID Connect login for now).
     pub fn is_available(self) -> bool {
-        matches!(self, Method::Pin | Method::Spid)
+        matches!(self, Method::Pin | Method::Spid | Method::Cie)
     }
 
     /// The name shown on the login page.
