@@ -309,7 +309,10 @@ mod tests {
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"sub":"y","n":1}"#);
         parts[1] = &forged;
-        assert_eq!(verify(&parts.join("."), &public).unwrap_err(), JoseError::Signature);
+        assert_eq!(
+            verify(&parts.join("."), &public).unwrap_err(),
+            JoseError::Signature
+        );
         let none = format!(
             "{}.{}.",
             URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),

@@ -18,6 +18,7 @@ use crate::cie::chains::{self, ChainFailure};
 use crate::cie::store::{self, CieSession, PendingRequest};
 use crate::cie::{RelyingParty, authorize, secs};
 use crate::db;
+use crate::error::ApiError;
 use crate::login::{self, Level};
 use crate::oauth::params::Params;
 use crate::oauth::{session, token_hash};
@@ -65,24 +66,22 @@ fn refused(status: StatusCode, title: &str, message: &str, flow_id: Option<&str>
 }
 
 /// GET /.well-known/openid-federation: procura's signed entity configuration.
-pub async fn entity_configuration(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn entity_configuration(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let Some(rp) = state.cie.clone() else {
-        use actix_web::ResponseError;
-        return match super::problems::not_found(req).await {
-            Ok(r) => r,
-            Err(e) => e.error_response(),
-        };
+        return Err(ApiError::not_found(
+            "CIE is not a login method: there is no entity configuration.",
+        ));
     };
     let now = state.clock.now();
     let config = state.config.clone();
-    match web::block(move || rp.entity_configuration(&config, now)).await {
-        Ok(Ok(jwt)) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, "application/entity-statement+jwt"))
-            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-            .body(jwt.as_str().to_owned()),
-        Ok(Err(e)) => unavailable(&e),
-        Err(e) => unavailable(&e),
-    }
+    let jwt = web::block(move || rp.entity_configuration(&config, now))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/entity-statement+jwt"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(jwt.as_str().to_owned()))
 }
 
 /// The page for a trust chain that could not be used.

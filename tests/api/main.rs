@@ -6,6 +6,8 @@ mod acting;
 mod acting_support;
 mod audit;
 mod auth_support;
+mod cie_login;
+mod cie_support;
 mod cli;
 mod clients;
 mod codice_fiscale;
