@@ -108,7 +108,6 @@ pub fn start(
         "claims": claims_parameter(),
         "code_challenge": challenge.as_str(),
         "code_challenge_method": "S256",
-        "ui_locales": "it",
     });
     let claims = match object {
         Value::Object(m) => m,

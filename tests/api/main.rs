@@ -6,6 +6,7 @@ mod acting;
 mod acting_support;
 mod audit;
 mod auth_support;
+mod cie_interop;
 mod cie_login;
 mod cie_support;
 mod cli;
