@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building procura needs on Debian/Ubuntu, only when missing:
-# a C toolchain (aws-lc), libpq (PostgreSQL client), libsqlite3, the Rust toolchain, and
+# a C toolchain (aws-lc), libpq (PostgreSQL client), libsqlite3, OpenSSL (josekit: the CIE
+# relying party's JWE), the Rust toolchain, and
 # for the notification tests poppler-utils (pdftotext reads the letter PDFs) and Python's
 # aiosmtpd (a real SMTP server on loopback).
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(build-essential pkg-config libpq-dev libsqlite3-dev ca-certificates curl poppler-utils python3 python3-pip xmlsec1)
+packages=(build-essential pkg-config libpq-dev libsqlite3-dev libssl-dev ca-certificates curl poppler-utils python3 python3-pip xmlsec1)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

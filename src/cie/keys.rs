@@ -311,6 +311,28 @@ pub fn rotate(
     }
 }
 
+/// The published public keys of one set, read from `keys_dir` (for `procura keys cie-jwks`),
+/// with the `use` and `alg` the entity configuration gives them.
+pub fn public_jwks(
+    keys_dir: &Path,
+    role: Role,
+    now: chrono::DateTime<chrono::Utc>,
+    keep: chrono::Duration,
+) -> Result<Vec<Jwk>, KeyError> {
+    let dir = set_dir(keys_dir, role);
+    Ok(match role {
+        Role::Federation | Role::Signing => published(
+            &KeySet::<RsaKey>::open(&dir)?,
+            now,
+            keep,
+            "sig",
+            Some("RS256"),
+        ),
+        Role::Encryption => published(&KeySet::<RsaKey>::open(&dir)?, now, keep, "enc", None),
+        Role::EncryptionEc => published(&KeySet::<EcKey>::open(&dir)?, now, keep, "enc", None),
+    })
+}
+
 /// The published public keys of `set` as JWKs with `use` (and `alg`).
 pub fn published<K: KeyKind>(
     set: &KeySet<PemKey<K>>,

@@ -582,3 +582,46 @@ async fn without_cie_the_routes_are_not_there() {
     assert_eq!(app.get("/cie/login").await.status, 404);
     assert_eq!(app.get("/cie/callback?state=x").await.status, 404);
 }
+
+#[test]
+fn procura_keys_manages_the_federation_keys() {
+    use crate::helpers::{procura, text};
+    let dir = tempfile::tempdir().unwrap();
+    let cie = dir.path().join("cie");
+    let env = [("PROCURA_CIE__KEYS_DIR", cie.to_str().unwrap())];
+    let out = procura(&["keys", "cie-generate"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = text(&out).split_whitespace().nth(4).unwrap().to_owned();
+    assert!(
+        cie.join("federation")
+            .join(format!("{first}.rsa.pem"))
+            .exists()
+    );
+    // A second generate is refused: a new key beside others goes through a rotation.
+    assert!(!procura(&["keys", "cie-generate"], &env).status.success());
+    let out = procura(&["keys", "cie-rotate", "--set", "federation"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let second = text(&out)
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .trim_end_matches(';')
+        .to_owned();
+    assert_ne!(first, second);
+    // Both are published (the new one before it signs), as the trust anchor must learn it.
+    let out = procura(&["keys", "cie-jwks"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let jwks: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [first.as_str(), second.as_str()]);
+    assert!(jwks["keys"][0].get("d").is_none(), "public keys only");
+    // Another set is separate.
+    let out = procura(&["keys", "cie-generate", "--set", "rp-encryption-ec"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(cie.join("rp-encryption-ec").exists());
+}
