@@ -576,6 +576,31 @@ async fn a_direct_login_then_logout_revokes_the_providers_token() {
 }
 
 #[actix_web::test]
+async fn a_hostile_provider_costs_a_bounded_time_and_size() {
+    let app = cie_app_with(|c| c.cie.fetch_timeout_secs = 1).await;
+    // 1 MiB of token response against the 256 KiB limit: refused, not read whole.
+    let (_, resp) = login_with(&app, |k| k.oversized_token_response = true).await;
+    assert_eq!(resp.status(), 400);
+    // A provider that stalls: the exchange is given up after cie.fetch_timeout_secs.
+    let started = std::time::Instant::now();
+    let (_, resp) = login_with(&app, |k| {
+        k.oversized_token_response = false;
+        k.stall_token_secs = 5;
+    })
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        refusal_reasons(&app).await,
+        ["token_request", "token_request"]
+    );
+}
+
+#[actix_web::test]
 async fn without_cie_the_routes_are_not_there() {
     let app = crate::helpers::TestApp::spawn().await;
     assert_eq!(app.get("/.well-known/openid-federation").await.status, 404);

@@ -142,6 +142,10 @@ pub struct Knobs {
     pub userinfo_other_sub: bool,
     /// An ID token `exp` in the past.
     pub id_token_expired: bool,
+    /// Pad the token response past any sane size.
+    pub oversized_token_response: bool,
+    /// Answer the token request only after this many seconds.
+    pub stall_token_secs: u64,
 }
 
 impl Default for Knobs {
@@ -158,6 +162,8 @@ impl Default for Knobs {
             wrong_nonce: false,
             userinfo_other_sub: false,
             id_token_expired: false,
+            oversized_token_response: false,
+            stall_token_secs: 0,
         }
     }
 }
@@ -466,9 +472,13 @@ impl Federation {
         if let Some((alg, enc)) = &knobs.id_token_encryption {
             id_token = self.encrypt(&id_token, alg, enc);
         }
-        HttpResponse::Ok().json(json!({
+        let mut answer = json!({
             "access_token": access_token, "id_token": id_token, "token_type": "Bearer", "expires_in": 1800,
-        }))
+        });
+        if knobs.oversized_token_response {
+            answer["padding"] = json!("x".repeat(1024 * 1024));
+        }
+        HttpResponse::Ok().json(answer)
     }
 
     fn userinfo(&self, req: &HttpRequest) -> HttpResponse {
@@ -525,7 +535,13 @@ async fn route(
         },
         "/op/.well-known/openid-federation" => statement(fed.op_configuration()),
         "/rogue/.well-known/openid-federation" => statement(fed.rogue_configuration()),
-        "/op/token" => fed.token(&serde_urlencoded::from_bytes(&body).unwrap_or_default()),
+        "/op/token" => {
+            let stall = fed.knobs.lock().unwrap().stall_token_secs;
+            if stall > 0 {
+                actix_web::rt::time::sleep(std::time::Duration::from_secs(stall)).await;
+            }
+            fed.token(&serde_urlencoded::from_bytes(&body).unwrap_or_default())
+        }
         "/op/userinfo" => fed.userinfo(&req),
         "/op/revocation" => {
             let form: HashMap<String, String> =
