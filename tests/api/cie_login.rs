@@ -20,7 +20,11 @@ struct Flow {
 }
 
 async fn start(app: &CieApp, client: &TokenClient, acr: Option<&str>) -> Flow {
-    let (verifier, auth) = authorize_url(&app.live, client, "openid profile", acr);
+    start_scoped(app, client, acr, "openid profile").await
+}
+
+async fn start_scoped(app: &CieApp, client: &TokenClient, acr: Option<&str>, scope: &str) -> Flow {
+    let (verifier, auth) = authorize_url(&app.live, client, scope, acr);
     let browser = browser();
     let (login_url, page) = open_login_page(&browser, app.base(), auth.as_str()).await;
     assert!(page.contains("Entra con CIE"), "{page}");
@@ -598,6 +602,41 @@ async fn a_hostile_provider_costs_a_bounded_time_and_size() {
         refusal_reasons(&app).await,
         ["token_request", "token_request"]
     );
+}
+
+#[actix_web::test]
+async fn a_cie_login_reaches_the_operator_minimum_level() {
+    use procura::audit::Party;
+    use procura::operator::{self, Acting, NewOperator};
+    let app = cie_app_with(|c| c.operator.min_level = procura::login::Level::SpidL2).await;
+    let new = NewOperator {
+        codice_fiscale: CF.into(),
+        display_name: "Operatrice CIE".into(),
+        roles: vec!["sportello".into()],
+        office: None,
+    };
+    app.live
+        .app
+        .with_db(move |c, key, now| {
+            operator::add(c, key, &new, &Acting::new(Party::system()), now).unwrap()
+        })
+        .await;
+    let client = token_client(&app.live.app, "console", "openid profile operator").await;
+    let flow = start_scoped(&app, &client, Some(SPID_L2), "openid operator").await;
+    let resp = flow.back_from_provider(&app).await;
+    assert_eq!(resp.status(), 303);
+    let tokens = exchange_code(&app.live, &client, &location(&resp), &flow.verifier).await;
+    assert_eq!(tokens.access_claims()["roles"], json!(["sportello"]));
+    let me = app
+        .live
+        .app
+        .call(
+            actix_web::test::TestRequest::get()
+                .uri("/v1/operator/me")
+                .insert_header(("authorization", format!("Bearer {}", tokens.access_token))),
+        )
+        .await;
+    assert_eq!(me.status, 200, "{}", me.text());
 }
 
 #[actix_web::test]
