@@ -122,6 +122,11 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         (None, _) => None,
     };
     let Some(provider) = provider.map(|p| p.entity_id.clone()) else {
+        tracing::info!(
+            reason = "unknown_provider",
+            op = params.get("op").unwrap_or("(none)"),
+            "CIE login refused"
+        );
         return refused(
             StatusCode::BAD_REQUEST,
             "Gestore CIE sconosciuto",
@@ -380,23 +385,6 @@ async fn accepted(state: &AppState, request: PendingRequest, cie: CieLogin) -> H
         );
     };
     let now = state.clock.now();
-    {
-        let key = state.audit_key.clone();
-        let cf = codice_fiscale.clone();
-        let detail = serde_json::json!({ "provider": request.provider, "level": cie.level.uri() });
-        let recorded = db::run(&state.db, move |c| {
-            audit::append_alone(
-                c,
-                &key,
-                now,
-                audit_event(Outcome::Success, detail).on_behalf_of(Party::person(&cf)),
-            )
-        })
-        .await;
-        if let Err(e) = recorded {
-            return unavailable(&e);
-        }
-    }
     tracing::info!(cf = %codice_fiscale.masked(), level = cie.level.uri(), provider = %request.provider, "CIE login");
     let outcome = login::cie::outcome(
         codice_fiscale,
@@ -405,7 +393,19 @@ async fn accepted(state: &AppState, request: PendingRequest, cie: CieLogin) -> H
         cie.level,
     );
     let (outbox_key, provider) = (state.outbox_key.clone(), request.provider.clone());
+    let (audit_key, cf) = (
+        state.audit_key.clone(),
+        outcome.person.codice_fiscale.clone(),
+    );
+    // In the transaction that starts the session: the audit record and the provider's token.
     let step: SessionStep = Box::new(move |c, browser_session| {
+        let detail = serde_json::json!({ "provider": provider, "level": cie.level.uri() });
+        audit::append(
+            c,
+            &audit_key,
+            now,
+            audit_event(Outcome::Success, detail).on_behalf_of(Party::person(&cf)),
+        )?;
         match outbox_key.seal(&browser_session.id, &cie.access_token) {
             Ok(sealed) => store::insert_session(
                 c,

@@ -162,6 +162,20 @@ async fn a_cie_login_ends_in_a_code_for_the_relying_party() {
     assert_eq!(assertions.len(), 1);
     assert_eq!(assertions[0]["iss"], app.base());
     assert!(refusal_reasons(&app).await.is_empty());
+    let (subject, detail): (Option<String>, Option<String>) = app
+        .live
+        .app
+        .with_db(|c, _, _| {
+            audit_log::table
+                .filter(audit_log::action.eq("cie.login"))
+                .filter(audit_log::outcome.eq("success"))
+                .select((audit_log::subject, audit_log::detail))
+                .first(c)
+                .unwrap()
+        })
+        .await;
+    assert!(subject.unwrap().contains(CF));
+    assert!(detail.unwrap().contains(SPID_L3));
 }
 
 #[actix_web::test]
