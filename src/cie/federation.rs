@@ -452,3 +452,196 @@ pub fn resolve(
         metadata,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use josekit::jwk::KeyPair;
+    use josekit::jwk::alg::rsa::RsaKeyPair;
+    use serde_json::json;
+    use std::collections::HashMap;
+
+    /// A federation party: its key and the documents it serves.
+    struct Party {
+        id: String,
+        pem: Vec<u8>,
+        jwk: Jwk,
+    }
+
+    impl Party {
+        fn new(id: &str) -> Self {
+            let pair = RsaKeyPair::generate(2048).unwrap();
+            let mut jwk = pair.to_jwk_public_key();
+            jwk.set_key_id(format!("{id}-key"));
+            Self {
+                id: format!("https://{id}.example"),
+                pem: pair.to_pem_private_key(),
+                jwk,
+            }
+        }
+
+        fn sign(&self, claims: Value) -> String {
+            let mut header = josekit::jws::JwsHeader::new();
+            header.set_key_id(self.jwk.key_id().unwrap());
+            header.set_token_type(STATEMENT_TYP);
+            let signer = josekit::jws::RS256.signer_from_pem(&self.pem).unwrap();
+            josekit::jws::serialize_compact(&serde_json::to_vec(&claims).unwrap(), &header, &signer)
+                .unwrap()
+        }
+
+        fn jwks(&self) -> Value {
+            json!({ "keys": [Value::Object(self.jwk.as_ref().clone())] })
+        }
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn times() -> Times {
+        Times {
+            now: timestamp(NOW),
+            skew: Duration::seconds(30),
+        }
+    }
+
+    #[derive(Default)]
+    struct Docs(HashMap<String, String>);
+
+    impl Source for Docs {
+        fn get(&self, url: &str) -> Result<String, FetchError> {
+            self.0.get(url).cloned().ok_or(FetchError::Status {
+                url: url.into(),
+                status: 404,
+                body: String::new(),
+            })
+        }
+    }
+
+    impl Docs {
+        /// `party`'s entity configuration, with `hints` and `extra` claims.
+        fn configuration(&mut self, party: &Party, hints: &[&Party], extra: Value) {
+            let mut claims = json!({
+                "iss": party.id, "sub": party.id, "iat": NOW - 10, "exp": NOW + 3600,
+                "jwks": party.jwks(),
+                "authority_hints": hints.iter().map(|h| h.id.clone()).collect::<Vec<_>>(),
+                "metadata": {
+                    "federation_entity": { "federation_fetch_endpoint": format!("{}/fetch", party.id) },
+                    "openid_provider": { "issuer": party.id, "token_endpoint": format!("{}/token", party.id),
+                        "id_token_signing_alg_values_supported": ["RS256", "HS256"] },
+                },
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                claims[k] = v.clone();
+            }
+            self.0
+                .insert(configuration_url(&party.id), party.sign(claims));
+        }
+
+        /// `superior`'s statement about `subject`, with `extra` claims.
+        fn statement(&mut self, superior: &Party, subject: &Party, extra: Value) {
+            let mut claims = json!({
+                "iss": superior.id, "sub": subject.id, "iat": NOW - 10, "exp": NOW + 7200,
+                "jwks": subject.jwks(),
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                claims[k] = v.clone();
+            }
+            let url = format!(
+                "{}/fetch?sub={}",
+                superior.id,
+                serde_urlencoded::to_string([("", &subject.id)])
+                    .unwrap()
+                    .trim_start_matches('=')
+            );
+            self.0.insert(url, superior.sign(claims));
+        }
+    }
+
+    fn resolve_with(
+        docs: &Docs,
+        op: &Party,
+        ta: &Party,
+        pinned: &[Jwk],
+    ) -> Result<TrustChain, ChainError> {
+        resolve(
+            docs,
+            &op.id,
+            Anchor {
+                entity_id: &ta.id,
+                keys: pinned,
+            },
+            times(),
+        )
+    }
+
+    #[test]
+    fn chains_through_an_intermediate_applying_policies_from_the_top() {
+        let (ta, int, op) = (Party::new("ta"), Party::new("int"), Party::new("op"));
+        let mut docs = Docs::default();
+        docs.configuration(&ta, &[], json!({"constraints": {"max_path_length": 1}}));
+        docs.configuration(&int, &[&ta], json!({}));
+        docs.configuration(&op, &[&int], json!({}));
+        docs.statement(
+            &ta,
+            &int,
+            json!({"metadata_policy": {"openid_provider": {
+            "id_token_signing_alg_values_supported": {"subset_of": ["RS256", "RS512"]}}}}),
+        );
+        docs.statement(
+            &int,
+            &op,
+            json!({"exp": NOW + 600, "metadata_policy": {"openid_provider": {
+            "token_endpoint": {"essential": true}}}}),
+        );
+        let chain = resolve_with(&docs, &op, &ta, std::slice::from_ref(&ta.jwk)).unwrap();
+        assert_eq!(chain.statements.len(), 4);
+        assert_eq!(chain.expires_at, timestamp(NOW + 600), "the earliest exp");
+        assert_eq!(
+            chain.metadata["id_token_signing_alg_values_supported"],
+            json!(["RS256"])
+        );
+
+        // max_path_length 0 at the anchor: no intermediate allowed.
+        docs.configuration(&ta, &[], json!({"constraints": {"max_path_length": 0}}));
+        let err = resolve_with(&docs, &op, &ta, std::slice::from_ref(&ta.jwk)).unwrap_err();
+        assert_eq!(err.reason(), "statement_invalid", "{err}");
+    }
+
+    #[test]
+    fn the_anchor_must_verify_with_the_pinned_keys_and_the_binding_must_hold() {
+        let (ta, op, other) = (Party::new("ta"), Party::new("op"), Party::new("other"));
+        let mut docs = Docs::default();
+        docs.configuration(&ta, &[], json!({}));
+        docs.configuration(&op, &[&ta], json!({}));
+        docs.statement(&ta, &op, json!({}));
+        assert!(resolve_with(&docs, &op, &ta, std::slice::from_ref(&ta.jwk)).is_ok());
+        // A trust anchor configuration that does not verify with the pinned keys.
+        let err = resolve_with(&docs, &op, &ta, std::slice::from_ref(&other.jwk)).unwrap_err();
+        assert_eq!(err.reason(), "statement_signature", "{err}");
+        // The anchor vouches for other keys than those signing the provider's configuration.
+        let mut claims = json!({"jwks": other.jwks()});
+        claims["iss"] = json!(ta.id);
+        docs.statement(&ta, &op, claims);
+        let err = resolve_with(&docs, &op, &ta, std::slice::from_ref(&ta.jwk)).unwrap_err();
+        assert_eq!(err.reason(), "statement_signature", "{err}");
+    }
+
+    #[test]
+    fn loops_and_endless_hints_cost_a_bounded_number_of_fetches() {
+        let (ta, a, b) = (Party::new("ta"), Party::new("a"), Party::new("b"));
+        let mut docs = Docs::default();
+        docs.configuration(&ta, &[], json!({}));
+        // a and b name each other, never the anchor.
+        docs.configuration(&a, &[&b, &b, &b, &b, &b], json!({}));
+        docs.configuration(&b, &[&a, &a, &a, &a, &a], json!({}));
+        docs.statement(&b, &a, json!({}));
+        docs.statement(&a, &b, json!({}));
+        let err = resolve_with(&docs, &a, &ta, std::slice::from_ref(&ta.jwk)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ChainError::NotUnderAnchor(..) | ChainError::TooManyFetches(_)
+            ),
+            "{err}"
+        );
+    }
+}
