@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building procura needs on Debian/Ubuntu, only when missing:
 # a C toolchain (aws-lc), libpq (PostgreSQL client), libsqlite3, OpenSSL (libssl-dev: the CNS
-# listener and certificate validation; the openssl command answers OCSP in the CNS tests), the
-# Rust toolchain, and
+# listener and certificate validation, and josekit for the CIE relying party's JWE; the openssl
+# command answers OCSP in the CNS tests), the Rust toolchain, and
 # for the notification tests poppler-utils (pdftotext reads the letter PDFs) and Python's
 # aiosmtpd (a real SMTP server on loopback); then the front-end packages (scripts/assets.sh).
 set -euo pipefail

@@ -109,6 +109,51 @@ pub enum KeysCommand {
     /// Start a key rotation: create a new signing key, published in the JWKS at once and
     /// signing from keys.rotation_delay_secs later (so verifiers learn it first).
     Rotate,
+    /// Create the first key of a CIE relying-party key set in cie.keys_dir (refused when the
+    /// set has keys: use cie-rotate).
+    CieGenerate {
+        /// Which set: the federation key signs the entity configuration.
+        #[arg(long, value_enum, default_value = "federation")]
+        set: CieKeySet,
+    },
+    /// Start a rotation of a CIE key set: the new key is published in the entity
+    /// configuration at once and used from keys.rotation_delay_secs later. For the
+    /// federation set, give the new public key to the trust anchor (cie-jwks) before then.
+    CieRotate {
+        #[arg(long, value_enum, default_value = "federation")]
+        set: CieKeySet,
+    },
+    /// Print the public keys of a CIE key set as a JWKS (what the trust anchor's onboarding
+    /// asks for: the federation keys).
+    CieJwks {
+        #[arg(long, value_enum, default_value = "federation")]
+        set: CieKeySet,
+    },
+}
+
+/// The CIE relying-party key sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CieKeySet {
+    /// Signs procura's entity configuration (RSA).
+    Federation,
+    /// Signs request objects and private_key_jwt client assertions (RSA).
+    RpSigning,
+    /// Decrypts ID tokens and userinfo sent with RSA-OAEP(-256).
+    RpEncryption,
+    /// Decrypts ID tokens and userinfo sent with ECDH-ES (P-256).
+    RpEncryptionEc,
+}
+
+impl From<CieKeySet> for crate::cie::keys::Role {
+    fn from(s: CieKeySet) -> Self {
+        use crate::cie::keys::Role;
+        match s {
+            CieKeySet::Federation => Role::Federation,
+            CieKeySet::RpSigning => Role::Signing,
+            CieKeySet::RpEncryption => Role::Encryption,
+            CieKeySet::RpEncryptionEc => Role::EncryptionEc,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,6 +365,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(&config),
         Command::Keys(KeysCommand::Generate) => keys_generate(&config),
         Command::Keys(KeysCommand::Rotate) => keys_rotate(&config),
+        Command::Keys(KeysCommand::CieGenerate { set }) => keys_cie_generate(&config, set.into()),
+        Command::Keys(KeysCommand::CieRotate { set }) => keys_cie_rotate(&config, set.into()),
+        Command::Keys(KeysCommand::CieJwks { set }) => keys_cie_jwks(&config, set.into()),
         Command::Clients(ClientsCommand::Add(args)) => clients_add(&config, args),
         Command::Clients(ClientsCommand::List) => clients_list(&config),
         Command::Clients(ClientsCommand::Remove { id }) => clients_remove(&config, &id),
@@ -367,6 +415,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         actix_web::rt::spawn(crate::booking::jobs::run_periodically(state.clone()));
         actix_web::rt::spawn(crate::spid::maintain(state.clone()));
         actix_web::rt::spawn(crate::cns::maintain(state.clone()));
+        actix_web::rt::spawn(crate::cie::maintain(state.clone()));
         let dispatcher = Arc::new(crate::notify::Dispatcher::from_state(&state)?);
         actix_web::rt::spawn(crate::notify::dispatch::run_periodically(
             dispatcher,
@@ -514,6 +563,58 @@ fn keys_generate(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn rotation_delay(config: &Config) -> anyhow::Result<chrono::Duration> {
+    i64::try_from(config.keys.rotation_delay_secs)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .context("keys.rotation_delay_secs is too large")
+}
+
+/// `procura keys cie-generate [--set S]`.
+fn keys_cie_generate(config: &Config, role: crate::cie::keys::Role) -> anyhow::Result<ExitCode> {
+    let dir = config.cie_keys_dir();
+    let kid = crate::cie::keys::generate(&dir, role)?;
+    println!(
+        "created CIE {} key {kid} in {}",
+        role.dir_name(),
+        crate::cie::keys::set_dir(&dir, role).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procura keys cie-rotate [--set S]`.
+fn keys_cie_rotate(config: &Config, role: crate::cie::keys::Role) -> anyhow::Result<ExitCode> {
+    let dir = config.cie_keys_dir();
+    let outcome = crate::cie::keys::rotate(&dir, role, SystemClock.now(), rotation_delay(config)?)?;
+    println!(
+        "created CIE {} key {}; it is published now and used from {}",
+        role.dir_name(),
+        outcome.kid,
+        outcome
+            .activates_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    if role == crate::cie::keys::Role::Federation {
+        eprintln!(
+            "give the new federation key to the trust anchor (procura keys cie-jwks) before then: \
+             its statement about procura must list it"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procura keys cie-jwks [--set S]`: the published public keys of a set.
+fn keys_cie_jwks(config: &Config, role: crate::cie::keys::Role) -> anyhow::Result<ExitCode> {
+    let keep = crate::cie::RelyingParty::keep_retired(config);
+    let jwks =
+        crate::cie::keys::public_jwks(&config.cie_keys_dir(), role, SystemClock.now(), keep)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::cie::jose::jwks_value(&jwks))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `procura spid certificate [--days N] [--force]`.
 fn spid_certificate(config: &Config, days: u32, force: bool) -> anyhow::Result<ExitCode> {
     let written = crate::spid::certificate::write_files(config, days, force)?;
@@ -573,10 +674,7 @@ fn spid_idps(config: &Config, refresh: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn keys_rotate(config: &Config) -> anyhow::Result<ExitCode> {
-    let delay = i64::try_from(config.keys.rotation_delay_secs)
-        .ok()
-        .and_then(chrono::Duration::try_seconds)
-        .context("keys.rotation_delay_secs is too large")?;
+    let delay = rotation_delay(config)?;
     let outcome = oauth::keys::rotate(&config.keys.dir, SystemClock.now(), delay)?;
     println!(
         "created signing key {} in {}; it is published now and signs from {}",

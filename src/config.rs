@@ -32,6 +32,7 @@ pub struct Config {
     pub cns: CnsConfig,
     pub booking: BookingConfig,
     pub webmeeting: WebMeetingConfig,
+    pub cie: CieConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -774,6 +775,119 @@ impl Default for CnsConfig {
             crl_max_bytes: 32 << 20,
             ticket_ttl_secs: 60,
         }
+    }
+}
+
+/// CIE login: procura as a relying party of the SPID/CIE OpenID Connect Federation
+/// ("Entra con CIE"). Its client_id (federation entity identifier) is `oauth.issuer`; its
+/// entity configuration is served at `{oauth.issuer}/.well-known/openid-federation`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CieConfig {
+    /// The four key sets of the relying party (federation, signing, encryption RSA and EC);
+    /// by default `cie/` in `keys.dir`. Development keys are made on first run when
+    /// `keys.generate_if_missing` is set; `procura keys cie-generate|cie-rotate` manage them.
+    pub keys_dir: Option<PathBuf>,
+    /// The trust anchor every provider's trust chain must end at.
+    pub trust_anchor: String,
+    /// The trust anchor's federation public keys (a JWKS file), pinned: its entity
+    /// configuration must verify with them. Required when `cie` is a login method.
+    pub trust_anchor_jwks: Option<PathBuf>,
+    /// The superiors named in procura's entity configuration; empty means the trust anchor.
+    pub authority_hints: Vec<String>,
+    /// The CIE OpenID providers offered on the login page.
+    pub providers: Vec<CieProviderConfig>,
+    /// Trust marks received at onboarding, published in the entity configuration.
+    pub trust_marks: Vec<CieTrustMark>,
+    /// The level asked for (`acr_values`) unless the relying party of the login asks for
+    /// more: `spid-l3` (the CIE card), or `spid-l2`/`spid-l1` for the CieID app levels.
+    pub default_level: crate::login::Level,
+    /// `federation_entity` and `openid_relying_party` metadata of the entity configuration.
+    pub client_name: String,
+    pub organization_name: String,
+    pub homepage_uri: String,
+    pub policy_uri: String,
+    pub logo_uri: String,
+    pub contacts: Vec<String>,
+    /// Lifetime of procura's signed entity configuration.
+    pub entity_configuration_ttl_secs: u64,
+    /// The encryption procura asks providers to apply to userinfo (and, when set, to ID
+    /// tokens): RSA-OAEP or RSA-OAEP-256 (or ECDH-ES), with A128CBC-HS256 or A256CBC-HS512.
+    pub userinfo_encrypted_response_alg: String,
+    pub userinfo_encrypted_response_enc: String,
+    pub id_token_encrypted_response_alg: Option<String>,
+    pub id_token_encrypted_response_enc: Option<String>,
+    /// How long an authorization request waits for its callback.
+    pub request_ttl_secs: u64,
+    /// Clock skew tolerated on every federation statement and token time.
+    pub clock_skew_secs: u64,
+    /// Trust chains are resolved again when the stored copy is older than this (and always
+    /// once it expires); a failed refresh keeps the stored chain until its expiry.
+    pub refresh_interval_secs: u64,
+    /// One outbound exchange (federation document, token, userinfo) may take this long.
+    pub fetch_timeout_secs: u64,
+    /// Largest document or response accepted from a federation peer.
+    pub max_document_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CieProviderConfig {
+    /// The provider's federation entity identifier.
+    pub entity_id: String,
+    /// What the login page calls it (with a single provider the button says "Entra con CIE").
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CieTrustMark {
+    /// The trust mark type identifier.
+    pub id: String,
+    /// The signed trust mark (a JWT).
+    pub trust_mark: String,
+}
+
+impl Default for CieConfig {
+    fn default() -> Self {
+        Self {
+            keys_dir: None,
+            trust_anchor: "https://oidc.registry.servizicie.interno.gov.it".into(),
+            trust_anchor_jwks: None,
+            authority_hints: Vec::new(),
+            providers: vec![CieProviderConfig {
+                entity_id: "https://oidc.idserver.servizicie.interno.gov.it".into(),
+                name: "CIE".into(),
+            }],
+            trust_marks: Vec::new(),
+            default_level: crate::login::Level::SpidL3,
+            client_name: "INPS - Servizi online".into(),
+            organization_name: "Istituto Nazionale della Previdenza Sociale".into(),
+            homepage_uri: "https://www.inps.it".into(),
+            policy_uri: "https://www.inps.it/it/it/privacy.html".into(),
+            logo_uri: "https://www.inps.it/logo.svg".into(),
+            contacts: vec!["cie@inps.example".into()],
+            entity_configuration_ttl_secs: 24 * 3600,
+            userinfo_encrypted_response_alg: "RSA-OAEP-256".into(),
+            userinfo_encrypted_response_enc: "A256CBC-HS512".into(),
+            id_token_encrypted_response_alg: None,
+            id_token_encrypted_response_enc: None,
+            request_ttl_secs: 10 * 60,
+            clock_skew_secs: 60,
+            refresh_interval_secs: 3600,
+            fetch_timeout_secs: 10,
+            max_document_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The directory of the CIE relying-party key sets (`cie.keys_dir`, else `keys.dir/cie`).
+    pub fn cie_keys_dir(&self) -> PathBuf {
+        self.cie
+            .keys_dir
+            .clone()
+            .unwrap_or_else(|| self.keys.dir.join("cie"))
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`cns`]: CNS smart-card login (TLS client certificates, trust list, OCSP/CRL).
 //! - [`oauth`]: the OpenID Connect provider face; for now its signing keys.
+//! - [`cie`]: CIE login as a relying party of the SPID/CIE OpenID Connect Federation.
 //! - [`http`]: every route in one list, thin handlers, middleware.
 //! - [`web`]: HTML for people: templates, citizen pages, static assets.
 //! - [`error`]: `ApiError` → RFC 9457 problem+json.
@@ -22,6 +23,7 @@
 
 pub mod audit;
 pub mod booking;
+pub mod cie;
 pub mod cli;
 pub mod clock;
 pub mod cns;
@@ -83,6 +85,8 @@ pub struct AppState {
     pub guest_booking_limiter: Arc<RateLimiter>,
     /// Per-address limit on calendar and free-slot look-ups (no login), per instance.
     pub calendar_limiter: Arc<RateLimiter>,
+    /// The CIE OpenID Connect relying party, when `cie` is among the login methods.
+    pub cie: Option<Arc<cie::RelyingParty>>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -185,6 +189,19 @@ impl AppState {
         } else {
             None
         };
+        let cie = if config.login.methods.iter().any(|m| m == "cie") {
+            let (rp, created) = cie::RelyingParty::load(&config)?;
+            for role in created {
+                tracing::warn!(
+                    set = role.dir_name(),
+                    dir = %config.cie_keys_dir().display(),
+                    "created a DEVELOPMENT CIE key; provision real keys in production"
+                );
+            }
+            Some(Arc::new(rp))
+        } else {
+            None
+        };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config_pin_rate = config.pin.attempts_per_minute_per_address;
         Ok(Self {
@@ -209,6 +226,7 @@ impl AppState {
             spid,
             assets: Arc::new(assets),
             cns,
+            cie,
         })
     }
 }

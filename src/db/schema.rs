@@ -515,6 +515,42 @@ diesel::joinable!(bookings -> desks (desk_id));
 diesel::joinable!(webmeeting_sessions -> bookings (booking_id));
 diesel::joinable!(webmeeting_documents -> webmeeting_sessions (booking_id));
 
+diesel::table! {
+    cie_trust_chains (provider) {
+        provider -> Text,
+        trust_anchor -> Text,
+        metadata -> Text,
+        statements -> Text,
+        expires_at -> Timestamp,
+        fetched_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cie_requests (state) {
+        state -> Text,
+        provider -> Text,
+        nonce -> Text,
+        code_verifier -> Text,
+        level -> Text,
+        browser_hash -> Text,
+        flow_id -> Nullable<Text>,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    cie_sessions (browser_session_id) {
+        browser_session_id -> Text,
+        provider -> Text,
+        access_token -> Binary,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(authorization_codes -> oauth_grants (grant_id));
 diesel::joinable!(refresh_tokens -> oauth_grants (grant_id));
 diesel::joinable!(pin_credentials -> persons (codice_fiscale));
@@ -584,4 +620,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     bookings,
     webmeeting_sessions,
     webmeeting_documents,
+    cie_trust_chains,
+    cie_requests,
+    cie_sessions,
 );

@@ -8,6 +8,7 @@ pub mod auth;
 mod booking;
 mod booking_operator;
 mod browser;
+mod cie;
 mod cns;
 mod codice_fiscale;
 mod delegation;
@@ -98,6 +99,10 @@ routes! {
     // CNS (card certificate on the CNS host, then back to procura's host)
     "/cns/login" => { GET: cns::login },
     "/cns/complete" => { GET: cns::complete },
+    // CIE OpenID Connect relying party (OpenID Federation)
+    "/.well-known/openid-federation" => { GET: cie::entity_configuration },
+    "/cie/login" => { GET: cie::login },
+    "/cie/callback" => { GET: cie::callback },
     // Operator API (bearer token, scope `operator`, an active operator)
     "/v1/operator/me" => { GET: operators::me },
     "/v1/operator/operators" => { GET: operators::list, POST: operators::add },

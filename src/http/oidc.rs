@@ -983,6 +983,7 @@ async fn logout_inner(
             if let Some(sid) = h.sid.clone() {
                 let ending = sid.clone();
                 db::run(&state.db, move |c| session::end_session(c, &ending, now)).await?;
+                super::cie::end_session(state, &sid).await;
                 if let Some(resp) = super::spid::single_logout(state, &sid, redirect.clone()).await
                 {
                     return Ok(resp);
@@ -1001,6 +1002,7 @@ async fn logout_inner(
             }
             let id = s.id.clone();
             db::run(&state.db, move |c| session::end_session(c, &id, now)).await?;
+            super::cie::end_session(state, &s.id).await;
             if let Some(resp) = super::spid::single_logout(state, &s.id, redirect.clone()).await {
                 return Ok(resp);
             }

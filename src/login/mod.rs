@@ -2,6 +2,7 @@
 //! who was authenticated, how, and at which assurance level. Nothing else crosses the seam;
 //! the OpenID Connect side turns an outcome into a browser session and tokens.
 
+pub mod cie;
 pub mod cns;
 pub mod pin;
 
@@ -34,10 +35,9 @@ impl Method {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
-    /// Whether this version of procura implements the method (CIE arrives with its own
-    /// issue).
+    /// Whether this version of procura implements the method.
     pub fn is_available(self) -> bool {
-        matches!(self, Method::Pin | Method::Spid | Method::Cns)
+        matches!(self, Method::Pin | Method::Spid | Method::Cie | Method::Cns)
     }
 
     /// The `amr` values (RFC 8176) of a login by this method: a CNS login is a smart card

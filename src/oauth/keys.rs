@@ -61,9 +61,11 @@ pub enum KeyError {
     NoSchedule { dir: PathBuf, count: usize },
     #[error("the key schedule {path} is invalid: {reason}")]
     Manifest { path: PathBuf, reason: String },
-    #[error("the key schedule {path} names key `{kid}`, but no {kid}{SUFFIX} holds it")]
+    #[error(
+        "the key schedule {path} names key `{kid}`, but no key file in that directory holds it"
+    )]
     MissingKey { path: PathBuf, kid: String },
-    #[error("signing key file {path} is not a P-256 PKCS#8 PEM key: {reason}")]
+    #[error("key file {path} is not a usable PKCS#8 PEM key: {reason}")]
     Malformed { path: PathBuf, reason: String },
     #[error("cannot read or write {path}: {reason}")]
     Io { path: PathBuf, reason: String },
@@ -95,6 +97,37 @@ pub struct Jwk {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
+}
+
+/// A kind of key kept as one PEM file per key, named `<kid><SUFFIX>`, under a schedule
+/// (`keyring.json`): the ES256 token signing keys here, the CIE federation and relying-party
+/// keys in [`crate::cie::keys`].
+pub trait KeyFile: Sized + fmt::Debug + Send + Sync + 'static {
+    /// The file name suffix of this kind of key (after the kid).
+    const SUFFIX: &'static str;
+    /// Reads and checks one key file.
+    fn read(path: &Path) -> Result<Self, KeyError>;
+    /// The key id: the RFC 7638 thumbprint of the public key.
+    fn kid(&self) -> &str;
+    /// Creates a new key file in `dir` (mode 0600); returns its kid.
+    fn create(dir: &Path) -> Result<String, KeyError>;
+}
+
+impl KeyFile for SigningKey {
+    const SUFFIX: &'static str = SUFFIX;
+
+    fn read(path: &Path) -> Result<Self, KeyError> {
+        let text = std::fs::read(path).map_err(|e| io_error(path, e))?;
+        Self::from_pem(&text, path)
+    }
+
+    fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    fn create(dir: &Path) -> Result<String, KeyError> {
+        new_key_file(dir)
+    }
 }
 
 pub struct SigningKey {
@@ -143,11 +176,6 @@ impl SigningKey {
             encoding,
             decoding,
         })
-    }
-
-    fn read(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read(path).map_err(|e| io_error(path, e))?;
-        Self::from_pem(&text, path)
     }
 }
 
@@ -206,7 +234,7 @@ mod rfc3339 {
 }
 
 /// A kid as procura makes them: an unpadded base64url SHA-256 (also keeps paths inside `dir`).
-fn valid_kid(kid: &str) -> bool {
+pub(crate) fn valid_kid(kid: &str) -> bool {
     kid.len() == 43
         && kid
             .bytes()
@@ -275,8 +303,8 @@ impl Manifest {
     }
 }
 
-/// The `*.es256.pem` files in `dir`, sorted; `None` when `dir` does not exist.
-fn pem_files(dir: &Path) -> Result<Option<Vec<PathBuf>>, KeyError> {
+/// The `*<suffix>` files in `dir`, sorted; `None` when `dir` does not exist.
+fn pem_files(dir: &Path, suffix: &str) -> Result<Option<Vec<PathBuf>>, KeyError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -287,7 +315,7 @@ fn pem_files(dir: &Path) -> Result<Option<Vec<PathBuf>>, KeyError> {
         let path = entry.map_err(|e| io_error(dir, e))?.path();
         if path
             .file_name()
-            .is_some_and(|n| n.to_string_lossy().ends_with(SUFFIX))
+            .is_some_and(|n| n.to_string_lossy().ends_with(suffix))
         {
             files.push(path);
         }
@@ -296,49 +324,49 @@ fn pem_files(dir: &Path) -> Result<Option<Vec<PathBuf>>, KeyError> {
     Ok(Some(files))
 }
 
-/// The key `kid` of the schedule: `<kid>.es256.pem`, or else any key file in `dir` whose
+/// The key `kid` of the schedule: `<kid><SUFFIX>`, or else any key file in `dir` whose
 /// thumbprint is `kid` (a hand-provisioned key under another name).
-fn find_key(dir: &Path, kid: &str) -> Result<SigningKey, KeyError> {
+fn find_key<K: KeyFile>(dir: &Path, kid: &str) -> Result<K, KeyError> {
     let missing = || KeyError::MissingKey {
         path: Manifest::path(dir),
         kid: kid.to_owned(),
     };
-    let path = dir.join(format!("{kid}{SUFFIX}"));
+    let path = dir.join(format!("{kid}{}", K::SUFFIX));
     if path.exists() {
-        let key = SigningKey::read(&path)?;
-        if key.kid != kid {
+        let key = K::read(&path)?;
+        if key.kid() != kid {
             return Err(KeyError::Malformed {
                 path,
-                reason: format!("its thumbprint is {}, not the name of the file", key.kid),
+                reason: format!("its thumbprint is {}, not the name of the file", key.kid()),
             });
         }
         return Ok(key);
     }
-    pem_files(dir)?
+    pem_files(dir, K::SUFFIX)?
         .unwrap_or_default()
         .iter()
-        .filter_map(|p| SigningKey::read(p).ok())
-        .find(|k| k.kid == kid)
+        .filter_map(|p| K::read(p).ok())
+        .find(|k| k.kid() == kid)
         .ok_or_else(missing)
 }
 
 /// One key of the schedule.
 #[derive(Debug)]
-struct Scheduled {
-    key: Arc<SigningKey>,
+struct Scheduled<K> {
+    key: Arc<K>,
     activates_at: DateTime<Utc>,
 }
 
 /// The keys as last read from the directory, in activation order (never empty).
 #[derive(Debug)]
-struct Snapshot {
+struct Snapshot<K> {
     /// Sorted by (`activates_at`, `kid`).
-    keys: Vec<Scheduled>,
+    keys: Vec<Scheduled<K>>,
     /// The earliest key: signs before any activation.
-    earliest: Arc<SigningKey>,
+    earliest: Arc<K>,
 }
 
-impl Snapshot {
+impl<K: KeyFile> Snapshot<K> {
     fn read(dir: &Path) -> Result<Self, KeyError> {
         let mut keys = match Manifest::read(dir)? {
             Some(manifest) => manifest
@@ -346,17 +374,17 @@ impl Snapshot {
                 .into_iter()
                 .map(|e| {
                     Ok(Scheduled {
-                        key: Arc::new(find_key(dir, &e.kid)?),
+                        key: Arc::new(find_key::<K>(dir, &e.kid)?),
                         activates_at: e.activates_at,
                     })
                 })
                 .collect::<Result<Vec<_>, KeyError>>()?,
             None => {
-                let files = pem_files(dir)?.unwrap_or_default();
+                let files = pem_files(dir, K::SUFFIX)?.unwrap_or_default();
                 match files.as_slice() {
                     [] => return Err(KeyError::NoKeys(dir.to_path_buf())),
                     [only] => vec![Scheduled {
-                        key: Arc::new(SigningKey::read(only)?),
+                        key: Arc::new(K::read(only)?),
                         activates_at: DateTime::UNIX_EPOCH,
                     }],
                     _ => {
@@ -368,7 +396,7 @@ impl Snapshot {
                 }
             }
         };
-        keys.sort_by(|a, b| (a.activates_at, &a.key.kid).cmp(&(b.activates_at, &b.key.kid)));
+        keys.sort_by(|a, b| (a.activates_at, a.key.kid()).cmp(&(b.activates_at, b.key.kid())));
         let earliest = keys
             .first()
             .map(|s| s.key.clone())
@@ -376,7 +404,7 @@ impl Snapshot {
         Ok(Self { keys, earliest })
     }
 
-    fn signing(&self, now: DateTime<Utc>) -> &Arc<SigningKey> {
+    fn signing(&self, now: DateTime<Utc>) -> &Arc<K> {
         self.keys
             .iter()
             .rev()
@@ -391,7 +419,7 @@ impl Snapshot {
         &self,
         now: DateTime<Utc>,
         max_jwt_ttl: Duration,
-    ) -> impl Iterator<Item = &Arc<SigningKey>> {
+    ) -> impl Iterator<Item = &Arc<K>> {
         let ttl = max_jwt_ttl.max(Duration::zero());
         let signing = self.signing(now);
         let successors = self.keys.iter().skip(1).map(Some).chain([None]);
@@ -407,7 +435,7 @@ impl Snapshot {
                     .is_none_or(|retired_at| now < retired_at),
             })
             .map(|(s, _)| &s.key)
-            .filter(move |k| k.kid != signing.kid);
+            .filter(move |k| k.kid() != signing.kid());
         std::iter::once(signing).chain(others)
     }
 }
@@ -415,14 +443,14 @@ impl Snapshot {
 /// The signing keys and their schedule, as last read from `dir`. Shared by every worker;
 /// [`KeySet::reload`] swaps in a fresh reading of the directory.
 #[derive(Debug)]
-pub struct KeySet {
+pub struct KeySet<K: KeyFile = SigningKey> {
     dir: PathBuf,
-    current: RwLock<Arc<Snapshot>>,
+    current: RwLock<Arc<Snapshot<K>>>,
 }
 
-impl KeySet {
+impl<K: KeyFile> KeySet<K> {
     /// Reads the schedule and the keys it names from `dir` (see the module documentation).
-    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+    pub fn open(dir: &Path) -> Result<Self, KeyError> {
         Ok(Self {
             dir: dir.to_path_buf(),
             current: RwLock::new(Arc::new(Snapshot::read(dir)?)),
@@ -437,7 +465,7 @@ impl KeySet {
         Ok(())
     }
 
-    fn snapshot(&self) -> Arc<Snapshot> {
+    fn snapshot(&self) -> Arc<Snapshot<K>> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -445,19 +473,17 @@ impl KeySet {
     }
 
     /// The key that signs at `now`.
-    pub fn signing_key(&self, now: DateTime<Utc>) -> Arc<SigningKey> {
+    pub fn signing_key(&self, now: DateTime<Utc>) -> Arc<K> {
         self.snapshot().signing(now).clone()
     }
 
-    /// The JWKS to publish at `now`, when no token lives longer than `max_jwt_ttl`.
-    pub fn jwks(&self, now: DateTime<Utc>, max_jwt_ttl: Duration) -> Jwks {
-        Jwks {
-            keys: self
-                .snapshot()
-                .published(now, max_jwt_ttl)
-                .map(|k| k.jwk.clone())
-                .collect(),
-        }
+    /// The keys published at `now` (the signing one first), when nothing they signed lives
+    /// longer than `max_jwt_ttl`.
+    pub fn published(&self, now: DateTime<Utc>, max_jwt_ttl: Duration) -> Vec<Arc<K>> {
+        self.snapshot()
+            .published(now, max_jwt_ttl)
+            .cloned()
+            .collect()
     }
 
     /// The key `kid`, if it is published at `now` (only those verify tokens).
@@ -466,10 +492,10 @@ impl KeySet {
         kid: &str,
         now: DateTime<Utc>,
         max_jwt_ttl: Duration,
-    ) -> Option<Arc<SigningKey>> {
+    ) -> Option<Arc<K>> {
         self.snapshot()
             .published(now, max_jwt_ttl)
-            .find(|k| k.kid == kid)
+            .find(|k| k.kid() == kid)
             .cloned()
     }
 
@@ -489,9 +515,27 @@ impl KeySet {
     }
 }
 
+impl KeySet<SigningKey> {
+    /// Reads the token signing keys from `dir` ([`KeySet::open`] for this kind of key).
+    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        Self::open(dir)
+    }
+
+    /// The JWKS to publish at `now`, when no token lives longer than `max_jwt_ttl`.
+    pub fn jwks(&self, now: DateTime<Utc>, max_jwt_ttl: Duration) -> Jwks {
+        Jwks {
+            keys: self
+                .snapshot()
+                .published(now, max_jwt_ttl)
+                .map(|k| k.jwk.clone())
+                .collect(),
+        }
+    }
+}
+
 /// Reloads `keys` every `period`, for `serve` (spawn it on the runtime). A failed reload is
 /// logged and the keys in use stay.
-pub async fn reload_every(keys: Arc<KeySet>, period: std::time::Duration) {
+pub async fn reload_every<K: KeyFile>(keys: Arc<KeySet<K>>, period: std::time::Duration) {
     // `interval` panics on a zero period.
     let mut ticks = tokio::time::interval(period.max(std::time::Duration::from_millis(1)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -530,13 +574,18 @@ fn new_key_file(dir: &Path) -> Result<String, KeyError> {
 /// others must go through [`rotate`], so verifiers learn it before it signs.
 /// Returns its `kid`.
 pub fn generate(dir: &Path) -> Result<String, KeyError> {
-    let has_keys = pem_files(dir)?.is_some_and(|f| !f.is_empty());
+    generate_as::<SigningKey>(dir)
+}
+
+/// [`generate`] for any kind of key.
+pub fn generate_as<K: KeyFile>(dir: &Path) -> Result<String, KeyError> {
+    let has_keys = pem_files(dir, K::SUFFIX)?.is_some_and(|f| !f.is_empty());
     if has_keys || Manifest::path(dir).exists() {
         return Err(KeyError::AlreadyExists {
             dir: dir.to_path_buf(),
         });
     }
-    let kid = new_key_file(dir)?;
+    let kid = K::create(dir)?;
     Manifest {
         keys: vec![ManifestEntry {
             kid: kid.clone(),
@@ -560,19 +609,28 @@ pub struct RotateOutcome {
 /// old key leaves the JWKS `max_jwt_ttl` after the new one activates. `dir` must hold a valid
 /// key set (a lone key without schedule gets one). Do not run two rotations at once.
 pub fn rotate(dir: &Path, now: DateTime<Utc>, delay: Duration) -> Result<RotateOutcome, KeyError> {
-    let current = Snapshot::read(dir)?;
+    rotate_as::<SigningKey>(dir, now, delay)
+}
+
+/// [`rotate`] for any kind of key.
+pub fn rotate_as<K: KeyFile>(
+    dir: &Path,
+    now: DateTime<Utc>,
+    delay: Duration,
+) -> Result<RotateOutcome, KeyError> {
+    let current = Snapshot::<K>::read(dir)?;
     let activates_at = now
         .checked_add_signed(delay.max(Duration::zero()))
         .ok_or(KeyError::DelayTooLarge(delay))?;
     let activates_at = activates_at
         .duration_trunc(Duration::seconds(1))
         .unwrap_or(activates_at);
-    let kid = new_key_file(dir)?;
+    let kid = K::create(dir)?;
     let mut keys: Vec<ManifestEntry> = current
         .keys
         .iter()
         .map(|s| ManifestEntry {
-            kid: s.key.kid.clone(),
+            kid: s.key.kid().to_owned(),
             activates_at: s.activates_at,
         })
         .collect();
@@ -592,10 +650,18 @@ pub fn rotate(dir: &Path, now: DateTime<Utc>, delay: Duration) -> Result<RotateO
 /// Loads the keys, first creating a development key when there is none and `allowed`.
 /// Returns the set and the `kid` created, if any.
 pub fn load_or_create_dev(dir: &Path, allowed: bool) -> Result<(KeySet, Option<String>), KeyError> {
-    match KeySet::load(dir) {
+    load_or_create_dev_as::<SigningKey>(dir, allowed)
+}
+
+/// [`load_or_create_dev`] for any kind of key.
+pub fn load_or_create_dev_as<K: KeyFile>(
+    dir: &Path,
+    allowed: bool,
+) -> Result<(KeySet<K>, Option<String>), KeyError> {
+    match KeySet::<K>::open(dir) {
         Err(KeyError::NoKeys(_)) if allowed => {
-            let kid = generate(dir)?;
-            Ok((KeySet::load(dir)?, Some(kid)))
+            let kid = generate_as::<K>(dir)?;
+            Ok((KeySet::open(dir)?, Some(kid)))
         }
         other => other.map(|k| (k, None)),
     }

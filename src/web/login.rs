@@ -4,8 +4,8 @@
 
 use super::forms::{Field, FormErrors};
 use super::views::{
-    AutoPostPage, IdpEntry, LoginPage, LogoutConfirmPage, MessagePage, MethodBlock, PinChangePage,
-    PinForm, SpidButton, Unmet,
+    AutoPostPage, CieEntry, IdpEntry, LoginPage, LogoutConfirmPage, MessagePage, MethodBlock,
+    PinChangePage, PinForm, SpidButton, Unmet,
 };
 use super::{Link, Shell, csp, italian, render, render_with_csp};
 use crate::AppState;
@@ -24,6 +24,27 @@ pub fn reaches(method: Method, min: Option<Level>) -> bool {
         Method::Cns => Level::SpidL2,
     };
     best.satisfies(min)
+}
+
+/// The "Entra con CIE" links: one per configured CIE OpenID provider.
+fn cie_entries(state: &AppState, flow_id: &str) -> Vec<CieEntry> {
+    let providers = &state.config.cie.providers;
+    providers
+        .iter()
+        .map(|p| {
+            let query = serde_urlencoded::to_string([("flow", flow_id), ("op", &p.entity_id)])
+                .unwrap_or_default();
+            let label = if providers.len() == 1 {
+                "Entra con CIE".to_owned()
+            } else {
+                format!("Entra con CIE ({})", p.name)
+            };
+            CieEntry {
+                href: format!("/cie/login?{query}"),
+                label,
+            }
+        })
+        .collect()
 }
 
 /// How a level reads to a citizen.
@@ -169,7 +190,7 @@ pub fn login_page(
                 }
             }
             Method::Cie => methods.push(MethodBlock::Cie {
-                href: format!("/cie/login?flow={flow_q}"),
+                entries: cie_entries(state, &flow.id),
                 info_url: state.config.web.cie_info_url.clone(),
             }),
             // The card is read on the dedicated CNS host (procura's own listener or the
@@ -492,7 +513,10 @@ mod tests {
                     fields: pin_fields("", &FormErrors::default()),
                 }),
                 MethodBlock::Cie {
-                    href: "/cie/login?flow=f".into(),
+                    entries: vec![CieEntry {
+                        href: "/cie/login?flow=f".into(),
+                        label: "Entra con CIE".into(),
+                    }],
                     info_url: "https://cie.example".into(),
                 },
             ],

@@ -19,12 +19,18 @@ pub struct MessagePage<'a> {
     pub contact: bool,
 }
 
+/// One "Entra con CIE" link.
+pub struct CieEntry {
+    pub href: String,
+    pub label: String,
+}
+
 /// One login method on the login page, in `login.methods` order.
 pub enum MethodBlock {
     Spid(SpidButton),
-    /// "Entra con CIE" (a link that starts the CIE login).
+    /// "Entra con CIE": one link per configured CIE provider, each starting its login.
     Cie {
-        href: String,
+        entries: Vec<CieEntry>,
         info_url: String,
     },
     /// "Entra con CNS".
