@@ -55,7 +55,7 @@ wrk_threads=$(expand_cpus "$wrk_cores" | wc -w)
 command -v wrk >/dev/null || {
   if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
 }
-cargo build --release --locked --quiet
+cargo build --release --locked --quiet --bins --benches
 cargo bench --locked --quiet --bench acting_seed --no-run 2>/dev/null
 
 work=$(mktemp -d)

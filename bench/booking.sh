@@ -27,7 +27,7 @@ load_limit_kb=$((200 * 1024))
 command -v wrk >/dev/null || {
   if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
 }
-cargo build --release --locked --quiet
+cargo build --release --locked --quiet --bins --benches
 
 work=$(mktemp -d)
 db_created=""

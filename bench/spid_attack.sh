@@ -57,7 +57,7 @@ if [ ${#rest[@]} -gt 0 ]; then wrk_cores=$(IFS=,; echo "${rest[*]}"); else wrk_c
 command -v wrk >/dev/null || {
   if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
 }
-[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --locked --quiet --bin procura
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --locked --quiet --bins --benches
 
 work=$(mktemp -d)
 db_created=""
