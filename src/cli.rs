@@ -61,6 +61,9 @@ pub enum Command {
     /// SPID service provider: certificate and identity providers.
     #[command(subcommand)]
     Spid(SpidCommand),
+    /// Load fictitious people, clients, operators, a delegation and a guardianship, print
+    /// their initial PINs once, and print what to open and type next. Development only.
+    Demo,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,9 +163,9 @@ impl From<CieKeySet> for crate::cie::keys::Role {
 pub enum PinCommand {
     /// Give a person in the registry a new initial 16-character PIN and print it once.
     ///
-    /// For development and support until the issuance channels exist: the person logs in
-    /// with it once and must then choose a personal 8-character PIN. Any previous PIN of
-    /// the person stops working. Audited.
+    /// For development and support, beside the issuance channels (online request, desk,
+    /// contact centre): the person logs in with it once and must then choose a personal
+    /// 8-character PIN. Any previous PIN of the person stops working. Audited.
     Set {
         /// The person's codice fiscale.
         codice_fiscale: String,
@@ -351,7 +354,11 @@ pub enum AuditCommand {
     Verify,
 }
 
+/// The `--config` given, to repeat it in the commands procura tells people to run.
+static CONFIG_ARGUMENT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
 pub fn run(cli: Cli) -> ExitCode {
+    let _ = CONFIG_ARGUMENT.set(cli.config.clone());
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -387,6 +394,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Spid(SpidCommand::Idps { refresh }) => spid_idps(&config, refresh),
         Command::Spid(SpidCommand::Metadata) => spid_metadata(&config),
+        Command::Demo => demo(config),
     };
     match result {
         Ok(code) => code,
@@ -398,11 +406,7 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let migrations = if config.database.migrate_on_start {
-        Migrations::Apply
-    } else {
-        Migrations::Require
-    };
+    let migrations = migrations_policy(&config);
     let state = AppState::init(config, Arc::new(SystemClock), migrations)?;
     actix_web::rt::System::new().block_on(async move {
         // `procura keys rotate` runs in another process: pick up its schedule.
@@ -465,11 +469,109 @@ async fn expire_delegations_periodically(state: AppState) {
     }
 }
 
+/// `procura demo`: loads the demo data and prints the steps to follow.
+fn demo(config: Config) -> anyhow::Result<ExitCode> {
+    use crate::demo::{self, GIULIA, MARIO, PEOPLE};
+    let migrations = migrations_policy(&config);
+    let state = AppState::init(config, Arc::new(SystemClock), migrations)?;
+    let loaded = actix_web::rt::System::new()
+        .block_on(async { demo::load(&state, cli_party(), state.clock.now()).await })?;
+    let issuer = &state.config.oauth.issuer;
+    let pin = |i: usize| loaded.initial_pins.get(i).map_or("", String::as_str);
+    let (mario, giulia) = (&PEOPLE[MARIO], &PEOPLE[GIULIA]);
+    println!("procura demo: fictitious people for development; nobody here is real.");
+    println!(
+        "Initial PINs are shown only now. Each works once, then asks for a personal PIN of 8 \
+         letters and digits (at least one of each)."
+    );
+    println!();
+    let header = ["CODICE FISCALE", "INITIAL PIN", "NAME", "PART"];
+    let rows: Vec<[String; 4]> = PEOPLE
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            [
+                p.codice_fiscale.to_owned(),
+                pin(i).to_owned(),
+                format!("{} {}", p.given_name, p.family_name),
+                p.part.to_owned(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&header, &rows));
+    println!();
+    println!(
+        "Clients: {} (public, PKCE; redirect URI {}), {} (confidential, client_secret_basic; \
+         access checks)",
+        demo::PUBLIC_CLIENT,
+        demo::PUBLIC_REDIRECT_URI,
+        demo::SERVICE_CLIENT
+    );
+    println!(
+        "client_secret of {}: {}",
+        demo::SERVICE_CLIENT,
+        loaded.service_secret
+    );
+    println!();
+    let check = |subject: &str| {
+        format!(
+            "curl -s -u {}:{} -H 'content-type: application/json' -d \
+             '{{\"actor\":\"{}\",\"subject\":\"{subject}\",\"scope\":\"inps:read\"}}' \
+             {issuer}/v1/access/check",
+            demo::SERVICE_CLIENT,
+            loaded.service_secret,
+            mario.codice_fiscale
+        )
+    };
+    println!("Next:");
+    println!("1. Start procura: ./scripts/run.sh (or target/release/procura serve).");
+    println!(
+        "2. Open {issuer}/area-personale and log in as {} {}: codice fiscale {}, PIN {}; \
+         choose a personal PIN.",
+        mario.given_name,
+        mario.family_name,
+        mario.codice_fiscale,
+        pin(MARIO)
+    );
+    println!(
+        "3. Open {issuer}/agisci-per-conto-di and choose {} {}: you act on her behalf.",
+        giulia.given_name, giulia.family_name
+    );
+    println!("4. The access check answers {{\"allowed\":true}}:");
+    println!("   {}", check(giulia.codice_fiscale));
+    println!(
+        "5. Log out ({issuer}/logout), log in as {} {} ({}, PIN {}), open \
+         {issuer}/area-personale/deleghe and revoke the delegation to {} {}. The same check \
+         now answers {{\"allowed\":false}}.",
+        giulia.given_name,
+        giulia.family_name,
+        giulia.codice_fiscale,
+        pin(GIULIA),
+        mario.given_name,
+        mario.family_name
+    );
+    println!(
+        "Operators log in the same way; the operator API (/v1/operator/*) needs a client \
+         with scope `operator` (see README.md, Operators)."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `procura persons link --parent CF --child CF`.
 fn persons_link(config: &Config, parent: &str, child: &str) -> anyhow::Result<ExitCode> {
     use crate::person::CodiceFiscale;
     let parent = CodiceFiscale::parse(parent).map_err(|e| anyhow::anyhow!("--parent: {e}"))?;
     let child = CodiceFiscale::parse(child).map_err(|e| anyhow::anyhow!("--child: {e}"))?;
+    let today = SystemClock.now().date_naive();
+    let (parent_born, child_born) = (parent.birth_date(today), child.birth_date(today));
+    if parent == child || parent_born >= child_born {
+        anyhow::bail!(
+            "{} (born {parent_born}) cannot be a parent of {} (born {child_born}): a parent is \
+             born before the child",
+            parent.masked(),
+            child.masked()
+        );
+    }
     let mut conn = open_migrated(config)?;
     let audit_key = audit_key_for_writes(config)?;
     let added = crate::delegation::family::link(
@@ -498,7 +600,8 @@ fn persons_link(config: &Config, parent: &str, child: &str) -> anyhow::Result<Ex
 
 /// `procura notify dispatch [--loop]`: one round, or rounds until killed.
 fn notify_dispatch(config: Config, repeat: bool) -> anyhow::Result<ExitCode> {
-    let state = AppState::init(config, Arc::new(SystemClock), Migrations::Require)?;
+    let migrations = migrations_policy(&config);
+    let state = AppState::init(config, Arc::new(SystemClock), migrations)?;
     let dispatcher = crate::notify::Dispatcher::from_state(&state)?;
     if repeat {
         let interval = std::time::Duration::from_millis(state.config.notify.dispatch_interval_ms);
@@ -519,7 +622,8 @@ fn pin_set(config: Config, codice_fiscale: &str, pin_type: &str) -> anyhow::Resu
     let pin_type = PinType::parse(pin_type)
         .ok_or_else(|| anyhow::anyhow!("--type must be ordinario or dispositivo"))?;
     let pin = crate::pin::new_initial_pin()?;
-    let state = AppState::init(config, Arc::new(SystemClock), Migrations::Require)?;
+    let migrations = migrations_policy(&config);
+    let state = AppState::init(config, Arc::new(SystemClock), migrations)?;
     actix_web::rt::System::new().block_on(async {
         credential::set_credential(
             &state.db,
@@ -667,7 +771,25 @@ fn spid_idps(config: &Config, refresh: bool) -> anyhow::Result<ExitCode> {
         }
     }
     let idps = registry::IdpRegistry::load_from_db(&mut conn, SystemClock.now())?;
-    for (entity_id, name) in idps.list() {
+    let listed = idps.list();
+    if listed.is_empty() {
+        let configured = config.spid.registry.is_some() || !config.spid.idp_metadata.is_empty();
+        if configured && !refresh {
+            println!(
+                "no SPID identity providers stored yet: run `procura spid idps --refresh` (or \
+                 start `procura serve` with spid in login.methods) to fetch them"
+            );
+        } else if !configured {
+            println!(
+                "no SPID identity providers: none is configured (set spid.registry for AgID's \
+                 registry, or spid.idp_metadata for test IdPs, then run `procura spid idps \
+                 --refresh`)"
+            );
+        } else {
+            println!("no SPID identity provider could be read from the configured sources");
+        }
+    }
+    for (entity_id, name) in listed {
         println!("{entity_id}\t{name}");
     }
     Ok(code)
@@ -728,7 +850,11 @@ fn clients_add(config: &Config, args: ClientsAdd) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         };
     let c = &registered.client;
-    println!("registered client {} ({})", c.client_id, c.auth_method);
+    println!(
+        "registered client {} ({})",
+        c.client_id,
+        client_kind(c.auth_method)
+    );
     println!("client_id: {}", c.client_id);
     if let Some(secret) = &registered.secret {
         println!("client_secret: {secret}");
@@ -738,6 +864,15 @@ fn clients_add(config: &Config, args: ClientsAdd) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How a client authenticates, in words (`none` alone reads like a missing value).
+fn client_kind(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::None => "public: no secret, PKCE",
+        AuthMethod::ClientSecretBasic => "confidential: client_secret_basic",
+        AuthMethod::PrivateKeyJwt => "confidential: private_key_jwt",
+    }
 }
 
 fn clients_list(config: &Config) -> anyhow::Result<ExitCode> {
@@ -956,13 +1091,42 @@ fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One connection to a database whose migrations are all applied.
+/// One connection to a database whose migrations are all applied: pending ones are applied
+/// first when `database.migrate_on_start` allows it (as `serve` does), otherwise the command
+/// stops and says what to run.
 fn open_migrated(config: &Config) -> anyhow::Result<db::DbConn> {
     let mut conn = db::connect(&config.database)?;
     if db::migrate::has_pending(&mut conn)? {
-        anyhow::bail!("the database has pending migrations: run `procura migrate` first");
+        if !config.database.migrate_on_start {
+            anyhow::bail!("{}", pending_migrations_message());
+        }
+        for name in db::migrate::run_pending(&mut conn)? {
+            eprintln!("applied migration {name}");
+        }
     }
     Ok(conn)
+}
+
+/// Whether a command that loads the whole service applies pending migrations.
+fn migrations_policy(config: &Config) -> Migrations {
+    if config.database.migrate_on_start {
+        Migrations::Apply
+    } else {
+        Migrations::Require
+    }
+}
+
+/// What to run when migrations are pending and may not be applied implicitly.
+fn pending_migrations_message() -> String {
+    let config = CONFIG_ARGUMENT
+        .get()
+        .and_then(Option::as_ref)
+        .map(|file| format!(" --config {}", file.display()))
+        .unwrap_or_default();
+    format!(
+        "the database has pending migrations and database.migrate_on_start is false: run \
+         `procura{config} migrate` (with the same PROCURA_* environment) first"
+    )
 }
 
 /// The operating-system account running the command, as the audit actor.

@@ -959,10 +959,30 @@ impl Config {
             Some(p) => figment.merge(Toml::file_exact(p)),
             None => figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         };
-        figment
-            .merge(Env::prefixed("PROCURA_").ignore(&["CONFIG"]).split("__"))
-            .extract()
-            .map_err(|e| ConfigError(Box::new(e)))
+        figment = figment.merge(Env::prefixed("PROCURA_").ignore(&["CONFIG"]).split("__"));
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(Box::new(e)))?;
+        // The issuer follows the listen address unless it is set: `server.bind =
+        // "127.0.0.1:9000"` alone serves and names http://127.0.0.1:9000.
+        let issuer_set = figment
+            .find_metadata("oauth.issuer")
+            .is_some_and(|m| m.name != std::any::type_name::<Config>());
+        if !issuer_set {
+            config.oauth.issuer = issuer_for_bind(&config.server.bind);
+        }
+        Ok(config)
+    }
+}
+
+/// `http://` and the listen address, a wildcard address read as loopback (the address a
+/// browser on the same machine uses).
+fn issuer_for_bind(bind: &str) -> String {
+    match bind.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            let host = if addr.is_ipv4() { "127.0.0.1" } else { "[::1]" };
+            format!("http://{host}:{}", addr.port())
+        }
+        Ok(addr) => format!("http://{addr}"),
+        Err(_) => format!("http://{bind}"),
     }
 }
 
@@ -994,6 +1014,40 @@ mod tests {
             let c = Config::load(None).unwrap();
             assert_eq!(c.server.bind, "0.0.0.0:9000");
             assert_eq!(c.database.pool_max_size, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_issuer_follows_the_bind_address_unless_set() {
+        Jail::expect_with(|jail| {
+            assert_eq!(
+                Config::load(None).unwrap().oauth.issuer,
+                "http://127.0.0.1:8080"
+            );
+            jail.set_env("PROCURA_SERVER__BIND", "0.0.0.0:9000");
+            assert_eq!(
+                Config::load(None).unwrap().oauth.issuer,
+                "http://127.0.0.1:9000"
+            );
+            jail.set_env("PROCURA_SERVER__BIND", "[::]:9001");
+            assert_eq!(
+                Config::load(None).unwrap().oauth.issuer,
+                "http://[::1]:9001"
+            );
+            jail.set_env("PROCURA_SERVER__BIND", "localhost:9002");
+            assert_eq!(
+                Config::load(None).unwrap().oauth.issuer,
+                "http://localhost:9002"
+            );
+            jail.create_file(
+                "procura.toml",
+                "[oauth]\nissuer = \"https://login.inps.example\"\n",
+            )?;
+            assert_eq!(
+                Config::load(None).unwrap().oauth.issuer,
+                "https://login.inps.example"
+            );
             Ok(())
         });
     }

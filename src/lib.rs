@@ -30,6 +30,7 @@ pub mod cns;
 pub mod config;
 pub mod db;
 pub mod delegation;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod login;

@@ -36,7 +36,8 @@ pub struct Delegator {
 
 #[derive(Debug, Serialize)]
 pub struct ActingForList {
-    pub delegators: Vec<Delegator>,
+    /// Named `items` like every other list of the API.
+    pub items: Vec<Delegator>,
 }
 
 pub async fn acting_for(
@@ -54,7 +55,7 @@ pub async fn acting_for(
     }
     let now = state.clock.now();
     let rows = db::run(&state.db, move |c| acting::acting_for(c, &me, now)).await?;
-    let delegators = rows
+    let items = rows
         .into_iter()
         .map(|r| Delegator {
             kind: r.delegation.kind.clone(),
@@ -69,7 +70,7 @@ pub async fn acting_for(
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(ActingForList { delegators }))
+        .json(ActingForList { items }))
 }
 
 /// The body of an access check. A `private_key_jwt` client sends its assertion here (there is
@@ -174,12 +175,14 @@ async fn authenticate(
     assertion_type: Option<&str>,
     assertion: Option<&str>,
 ) -> Result<Client, ApiError> {
-    let refused = |detail: &str| {
-        ApiError::new(
-            ProblemKind::Unauthorized,
-            format!("Client authentication failed: {detail}"),
-        )
-        .with_challenge("Basic realm=\"procura\"")
+    let refused = |reason: &str| {
+        // The generic reason says nothing more than the sentence itself.
+        let detail = if reason == "client authentication failed" {
+            "Client authentication failed.".to_owned()
+        } else {
+            format!("Client authentication failed: {reason}.")
+        };
+        ApiError::new(ProblemKind::Unauthorized, detail).with_challenge("Basic realm=\"procura\"")
     };
     let credentials =
         client::credentials_from(authorization, client_id, None, assertion_type, assertion)

@@ -64,6 +64,7 @@ routes! {
     "/v1/codice-fiscale/check" => { POST: codice_fiscale::check },
     // OpenID Connect provider
     "/.well-known/openid-configuration" => { GET: oidc::discovery },
+    "/.well-known/oauth-authorization-server" => { GET: oidc::authorization_server_metadata },
     "/jwks.json" => { GET: oidc::jwks },
     "/authorize" => { GET: oidc::authorize, POST: oidc::authorize },
     "/token" => { POST: oidc::token },

@@ -157,11 +157,33 @@ fn endpoint(state: &AppState, path: &str) -> String {
     format!("{}{path}", state.config.oauth.issuer)
 }
 
+/// Algorithms accepted for `private_key_jwt` client assertions, at every endpoint that
+/// authenticates clients (token, introspection, revocation).
+const CLIENT_ASSERTION_ALGS: [&str; 3] = ["ES256", "RS256", "PS256"];
+
+/// OpenID Connect Discovery 1.0 metadata.
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
-    let e = |p: &str| endpoint(&state, p);
+    metadata_response(&state)
+}
+
+/// RFC 8414 authorization server metadata: the same document at its own well-known path
+/// (the issuer has no path component, so nothing is inserted after `.well-known/`).
+pub async fn authorization_server_metadata(state: web::Data<AppState>) -> HttpResponse {
+    metadata_response(&state)
+}
+
+fn metadata_response(state: &AppState) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(json!({
+        .json(metadata(state))
+}
+
+/// The provider metadata: every member OpenID Connect Discovery 1.0 §3 and RFC 8414 §2 ask
+/// of a provider with these endpoints (RFC 8414 requires the `…_auth_signing_alg_values_
+/// supported` member of every endpoint that accepts `private_key_jwt`).
+fn metadata(state: &AppState) -> serde_json::Value {
+    let e = |p: &str| endpoint(state, p);
+    json!({
             "issuer": state.config.oauth.issuer,
             "authorization_endpoint": e("/authorize"),
             "token_endpoint": e("/token"),
@@ -176,9 +198,11 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "private_key_jwt"],
-            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
+            "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+            "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
             "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "private_key_jwt"],
+            "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": scope::CATALOGUE.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
@@ -190,7 +214,7 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "ui_locales_supported": ["it"],
-        }))
+    })
 }
 
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {

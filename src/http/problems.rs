@@ -16,6 +16,14 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
 }
 
 /// Who reads a problem's `detail`: citizens (Italian) or staff and developers (English).
+///
+/// The language policy of problem details (issue 19): the route decides, never a header.
+/// Routes a citizen's frontend calls (and anything unknown) answer in Italian; the operator,
+/// admin and service APIs in English. Within one `detail` there is one language: what a
+/// parser says in English (serde, actix) is rendered in Italian for citizens, never quoted.
+/// `title` is the type's fixed English name (RFC 9457: it does not change between
+/// occurrences). OAuth error responses (`error_description`, RFC 6749 §5.2: US-ASCII) are
+/// English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
     Citizen,
@@ -102,42 +110,86 @@ fn json_error(err: JsonPayloadError, limit: usize, to: Audience) -> ApiError {
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
             ProblemKind::ValidationFailed,
             to.pick(
-                format!("I dati inviati non hanno i campi attesi ({e})."),
+                format!(
+                    "I dati inviati non hanno i campi attesi: {} ({}).",
+                    italian_shape_error(&e),
+                    italian_position(&e)
+                ),
                 format!("The JSON body does not have the expected fields: {e}."),
             ),
         ),
         JsonPayloadError::Deserialize(e) => ApiError::new(
             ProblemKind::MalformedJson,
             to.pick(
-                format!("I dati inviati non sono JSON valido ({e})."),
+                format!(
+                    "I dati inviati non sono JSON valido ({}).",
+                    italian_position(&e)
+                ),
                 format!("The request body is not valid JSON: {e}."),
             ),
         ),
         other => ApiError::new(
             ProblemKind::MalformedJson,
             to.pick(
-                format!("Non è stato possibile leggere i dati inviati ({other})."),
+                "Non è stato possibile leggere i dati inviati.".to_owned(),
                 format!("The request body could not be read: {other}."),
             ),
         ),
     }
 }
 
+/// Where serde stopped reading, in Italian.
+fn italian_position(e: &serde_json::Error) -> String {
+    format!("riga {}, colonna {}", e.line(), e.column())
+}
+
+/// What serde found wrong with well-formed JSON, in Italian: the field it names is kept,
+/// its English sentence is not.
+fn italian_shape_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let quoted = message
+        .split('`')
+        .nth(1)
+        .map(|name| name.chars().take(64).collect::<String>());
+    let name = quoted.unwrap_or_default();
+    if message.starts_with("missing field") {
+        format!("manca il campo `{name}`")
+    } else if message.starts_with("unknown field") {
+        format!("il campo `{name}` non è previsto")
+    } else if message.starts_with("duplicate field") {
+        format!("il campo `{name}` compare più di una volta")
+    } else if message.starts_with("unknown variant") {
+        format!("il valore `{name}` non è tra quelli ammessi")
+    } else if message.starts_with("invalid type") {
+        "un valore è di tipo diverso da quello atteso".to_owned()
+    } else if message.starts_with("invalid length") {
+        "un elenco ha un numero di elementi diverso da quello atteso".to_owned()
+    } else {
+        "un valore non è ammesso".to_owned()
+    }
+}
+
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err: PathError, _req| {
+    web::PathConfig::default().error_handler(|err: PathError, req| {
         ApiError::new(
             ProblemKind::InvalidPath,
-            format!("Invalid path parameter: {err}."),
+            Audience::of(req).pick(
+                "Un parametro dell'indirizzo non è valido.".to_owned(),
+                format!("Invalid path parameter: {err}."),
+            ),
         )
         .into()
     })
 }
 
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, req| {
         ApiError::new(
             ProblemKind::InvalidQuery,
-            format!("Invalid query string: {err}."),
+            Audience::of(req).pick(
+                "I parametri dell'indirizzo (dopo il ?) non sono validi.".to_owned(),
+                format!("Invalid query string: {err}."),
+            ),
         )
         .into()
     })
@@ -155,9 +207,10 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     {
         return Ok(crate::web::errors::not_found_page(&state));
     }
-    Err(ApiError::not_found(format!(
-        "No resource at {}.",
-        req.path()
+    let path: String = req.path().chars().take(200).collect();
+    Err(ApiError::not_found(Audience::of(&req).pick(
+        format!("Non c'è nessuna risorsa all'indirizzo {path}."),
+        format!("No resource at {path}."),
     )))
 }
 
@@ -186,7 +239,10 @@ pub async fn method_not_allowed(
     }
     let mut e = ApiError::new(
         ProblemKind::MethodNotAllowed,
-        format!("This resource accepts only {allow}."),
+        Audience::of(&req).pick(
+            format!("Questo indirizzo accetta solo le richieste {allow}."),
+            format!("This resource accepts only {allow}."),
+        ),
     );
     e.allow = Some(allow.into_boxed_str());
     Err(e)
@@ -206,16 +262,27 @@ pub fn safety_net<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerR
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
+    let to = Audience::of(res.request());
     let replacement = match status {
-        StatusCode::NOT_FOUND => ApiError::not_found("No such resource.").error_response(),
+        StatusCode::NOT_FOUND => ApiError::not_found(to.pick(
+            "Non c'è nessuna risorsa a questo indirizzo.",
+            "No such resource.",
+        ))
+        .error_response(),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             ProblemKind::PayloadTooLarge,
-            "The request body is too large.",
+            to.pick(
+                "La richiesta è troppo grande.",
+                "The request body is too large.",
+            ),
         )
         .error_response(),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             ProblemKind::UnsupportedMediaType,
-            "Unsupported content type.",
+            to.pick(
+                "Il formato dei dati inviati non è accettato.",
+                "Unsupported content type.",
+            ),
         )
         .error_response(),
         s if s.is_server_error() => {

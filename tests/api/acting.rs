@@ -72,7 +72,7 @@ async fn downstream_service_sees_the_delegated_token_end_with_the_delegation() {
     // The frontend lists whom the delegate may act for.
     let (status, list) = acting_for(live, Some(&s.tokens.access_token)).await;
     assert_eq!(status, 200, "{list}");
-    let entries = list["delegators"].as_array().unwrap();
+    let entries = list["items"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{list}");
     let e = &entries[0];
     assert_eq!(e["delegation_id"], s.delegation_id.as_str());
@@ -186,7 +186,7 @@ async fn downstream_service_sees_the_delegated_token_end_with_the_delegation() {
     let (status, _) = acting_for(live, Some(&delegated)).await;
     assert_eq!(status, 401);
     let (_, list) = acting_for(live, Some(&s.tokens.access_token)).await;
-    assert_eq!(list["delegators"], serde_json::json!([]));
+    assert_eq!(list["items"], serde_json::json!([]));
     // The actor's own token is untouched.
     let own = introspect(live, &s.service, &s.tokens.access_token).await;
     assert_eq!(own["active"], true);
