@@ -364,6 +364,7 @@ fn expected(keys: &[VerifyingKey], max_bytes: usize) -> Expected<'_> {
         sp_entity_id: SP,
         requested_level: Level::SpidL2,
         comparison: Comparison::Minimum,
+        assertion_issuer_format_required: true,
         required_attributes: REQUIRED,
         now: issued + ChronoDuration::seconds(7),
         skew: ChronoDuration::seconds(60),

@@ -215,6 +215,7 @@ impl Bench {
                     sp_entity_id: SP,
                     requested_level: Level::SpidL2,
                     comparison: Comparison::Minimum,
+                    assertion_issuer_format_required: true,
                     required_attributes: &["fiscalNumber"],
                     now,
                     skew: ChronoDuration::seconds(30),

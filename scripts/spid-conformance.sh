@@ -5,8 +5,11 @@
 #   scripts/spid-conformance.sh                 # full suite with the HTTP-Redirect binding, then the
 #                                               # AuthnRequest checks again with HTTP-POST
 #   SPID_BINDING=post scripts/spid-conformance.sh   # full suite with HTTP-POST (quick pass: redirect)
+#   SPID_PROFILE=cie-sp-public scripts/spid-conformance.sh   # CIE SAML (scripts/cie-saml-conformance.sh)
 #
 # Settings (environment):
+#   SPID_PROFILE        spid-sp-public (default): procura's SPID service provider (/spid/…);
+#                       cie-sp-public: its CIE SAML service provider (/cie/saml/…), same engine
 #   SPID_BINDING        redirect (default) or post: the binding of the full run
 #   SPID_OTHER_BINDING  1 (default): also run the AuthnRequest checks with the other binding; 0: don't
 #   SPID_TESTS          only these Response cases, e.g. "1 8 xsw1" (debugging: not a conformance run)
@@ -15,7 +18,7 @@
 #   SPID_PROCURA        run this procura binary instead of building one
 #   KEEP=1              keep the work directory (configuration, IdP keys, logs) and print where it is
 #
-# Results in ${CARGO_TARGET_DIR:-target}/spid-conformance/: report.json (the full run), report-authn-<binding>.json
+# Results in ${CARGO_TARGET_DIR:-target}/spid-conformance/ (cie-saml-conformance/ for CIE): report.json (the full run), report-authn-<binding>.json
 # (the quick pass), serve.log, summary.txt. Exits non-zero when any check failed, when a family of checks did not
 # run, or when fewer Response cases ran than the suite has (spid-sp-test itself can stop early and exit 0).
 # Nothing here needs the network once the venv is installed: the IdP is fake and never contacted, and
@@ -25,6 +28,12 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 SST_VERSION=1.2.18
+profile=${SPID_PROFILE:-spid-sp-public}
+case "$profile" in
+  spid-sp-public) sp_path=/spid; out_name=spid-conformance ;;
+  cie-sp-public) sp_path=/cie/saml; out_name=cie-saml-conformance ;;
+  *) echo "SPID_PROFILE must be spid-sp-public or cie-sp-public" >&2; exit 2 ;;
+esac
 binding=${SPID_BINDING:-redirect}
 case "$binding" in redirect) other=post ;; post) other=redirect ;; *) echo "SPID_BINDING must be redirect or post" >&2; exit 2 ;; esac
 build=${SPID_BUILD:-release}
@@ -32,7 +41,7 @@ case "$build" in release) build_flag="--release --bins --benches" ;; debug) buil
 venv=${SPID_VENV:-$root/.venv-spid}
 target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
-out=$target_dir/spid-conformance
+out=$target_dir/$out_name
 procura=${SPID_PROCURA:-$target_dir/$build/procura}
 # The fake IdP: spid-sp-test's default entityID; its SSO endpoint is {entityID}/samlsso.
 idp_entity_id=https://localhost:8443
@@ -140,6 +149,7 @@ base=http://127.0.0.1:$port
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PROCURA_' || true)
 
 write_config() { # binding
+  if [ "$profile" = cie-sp-public ]; then write_cie_config "$1"; return; fi
   cat >"$work/procura.toml" <<TOML
 [server]
 bind = "127.0.0.1:$port"
@@ -168,6 +178,42 @@ binding = "$1"
 TOML
 }
 
+# CIE SAML: the SPID engine with the CIE profile, the fake IdP as the CIE IdP; the signing
+# pair is the (generated) SPID one, as by default.
+write_cie_config() { # binding
+  cat >"$work/procura.toml" <<TOML
+[server]
+bind = "127.0.0.1:$port"
+
+[database]
+url = "sqlite://$work/procura.db"
+
+[keys]
+dir = "$work/keys"
+
+[log]
+filter = "info"
+
+[oauth]
+issuer = "$base"
+
+[login]
+methods = ["pin", "cie"]
+
+[spid]
+certificate = "$work/keys/spid-sp.crt"
+private_key = "$work/keys/spid-sp.key"
+generate_if_missing = true
+
+[cie]
+protocols = ["saml"]
+
+[cie.saml]
+idp_metadata = ["$work/idp/metadata.xml"]
+binding = "$1"
+TOML
+}
+
 start_procura() { # binding
   write_config "$1"
   "$procura" --config "$work/procura.toml" serve >>"$out/serve.log" 2>&1 &
@@ -189,11 +235,11 @@ run_suite() { # binding report [extra spid_sp_test arguments...]
   shift 2
   log=${report%.json}.log
   start_procura "$b"
-  curl -sf "$base/spid/metadata" -o "${report%.json}.metadata.xml" || true
+  curl -sf "$base$sp_path/metadata" -o "${report%.json}.metadata.xml" || true
   # spid-sp-test's exit status is not the verdict (see the summary below); a hung SP must not hang CI.
-  timeout 1200 "$sst" --metadata-url "$base/spid/metadata" \
-    --authn-url "$base/spid/login?idp=$idp_entity_id" \
-    --extra -pr spid-sp-public -d ERROR -rf json -o "$report" "$@" >"$log" 2>&1 || true
+  timeout 1200 "$sst" --metadata-url "$base$sp_path/metadata" \
+    --authn-url "$base$sp_path/login?idp=$idp_entity_id" \
+    --extra -pr "$profile" -d ERROR -rf json -o "$report" "$@" >"$log" 2>&1 || true
   grep '^Spid QA:' "$log" || { echo "spid-sp-test printed no summary; its last lines:"; tail -n 20 "$log"; }
   stop_procura
 }
@@ -202,14 +248,17 @@ expected_cases() {
   if [ -n "${SPID_TESTS:-}" ]; then
     set -f; set -- $SPID_TESTS; set +f; echo $#
   else
-    "$venv/bin/python" -c 'from spid_sp_test.responses.settings import RESPONSE_TESTS; print(len(RESPONSE_TESTS))'
+    # cie-sp-public leaves out cases 70 and 71 (the CIE IdP's Assertion Issuer has no Format)
+    "$venv/bin/python" -c 'import sys; from spid_sp_test.responses.settings import RESPONSE_TESTS
+skip = {"70", "71"} if sys.argv[1] == "cie-sp-public" else set()
+print(len([t for t in RESPONSE_TESTS if t not in skip]))' "$profile"
   fi
 }
 
 response_args=(-tr)
 if [ -n "${SPID_TESTS:-}" ]; then set -f; response_args+=(-tn $SPID_TESTS); set +f; fi
 
-step "spid-sp-test: metadata, AuthnRequest ($binding binding), Responses"
+step "spid-sp-test ($profile): metadata, AuthnRequest ($binding binding), Responses"
 run_suite "$binding" "$out/report.json" "${response_args[@]}"
 passes=("$binding:$out/report.json:full")
 if [ "${SPID_OTHER_BINDING:-1}" = 1 ]; then
@@ -251,7 +300,7 @@ passes+=("sp-certificate:$out/certificate.json:certificate")
 
 step "summary"
 set +e
-python3 - "$(expected_cases)" "${passes[@]}" <<'PY' | tee "$out/summary.txt"
+CONFORMANCE_NAME=$out_name python3 - "$(expected_cases)" "${passes[@]}" <<'PY' | tee "$out/summary.txt"
 import json, os, re, sys
 
 expected_cases = int(sys.argv[1])
@@ -311,7 +360,7 @@ for p in problems:
     print(f"INCOMPLETE: {p}")
 if os.environ.get("SPID_TESTS"):
     print(f"(only the Response cases {os.environ['SPID_TESTS']}: not a full conformance run)")
-print(f"spid-conformance: {passed} passed, {failed} failed")
+print(f"{os.environ['CONFORMANCE_NAME']}: {passed} passed, {failed} failed")
 sys.exit(1 if failed or problems else 0)
 PY
 status=${PIPESTATUS[0]}

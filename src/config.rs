@@ -828,6 +828,58 @@ pub struct CieConfig {
     pub fetch_timeout_secs: u64,
     /// Largest document or response accepted from a federation peer.
     pub max_document_bytes: usize,
+    /// Which CIE protocols "Entra con CIE" offers: `oidc` (the federation above) and/or
+    /// `saml` (the CIE SAML IdP, `[cie.saml]`).
+    pub protocols: Vec<String>,
+    /// "Entra con CIE" through the CIE SAML IdP.
+    pub saml: CieSamlConfig,
+}
+
+/// CIE SAML: procura as a service provider of the Ministry of the Interior's SAML IdP, on the
+/// SPID SAML code (`spid.*` limits, workers, skew and request lifetime apply to it too).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CieSamlConfig {
+    /// The entityID registered with the CIE federation; never change it once registered.
+    /// When absent it is `{oauth.issuer}/cie/saml/metadata`, the URL that serves the metadata.
+    pub entity_id: Option<String>,
+    /// The signing pair (PEM, RSA); by default the SPID pair (`spid.certificate`,
+    /// `spid.private_key`, made in development when `spid.generate_if_missing`).
+    pub certificate: Option<PathBuf>,
+    pub private_key: Option<PathBuf>,
+    /// The CIE IdP's metadata: files or URLs, trusted as configured (production:
+    /// `https://idserver.servizicie.interno.gov.it/idp/shibboleth?Metadata`).
+    pub idp_metadata: Vec<String>,
+    /// How the AuthnRequest travels: `redirect` or `post`.
+    pub binding: SpidBinding,
+    /// The level asked for unless the relying party asks for more: `spid-l3` (the card).
+    pub default_level: crate::login::Level,
+    /// `ServiceName` of the metadata's AttributeConsumingService.
+    pub service_name: String,
+    /// ContactPerson extensions: IPA category (optional), municipality (Belfiore code),
+    /// province and country of the organization.
+    pub ipa_category: Option<String>,
+    pub municipality: String,
+    pub province: String,
+    pub country: String,
+}
+
+impl Default for CieSamlConfig {
+    fn default() -> Self {
+        Self {
+            entity_id: None,
+            certificate: None,
+            private_key: None,
+            idp_metadata: Vec::new(),
+            binding: SpidBinding::Redirect,
+            default_level: crate::login::Level::SpidL3,
+            service_name: "MyINPS".into(),
+            ipa_category: None,
+            municipality: "H501".into(),
+            province: "RM".into(),
+            country: "IT".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -877,6 +929,8 @@ impl Default for CieConfig {
             refresh_interval_secs: 3600,
             fetch_timeout_secs: 10,
             max_document_bytes: 256 * 1024,
+            protocols: vec!["oidc".into()],
+            saml: CieSamlConfig::default(),
         }
     }
 }
@@ -888,6 +942,13 @@ impl Config {
             .keys_dir
             .clone()
             .unwrap_or_else(|| self.keys.dir.join("cie"))
+    }
+
+    /// Whether "Entra con CIE" offers `protocol` (`oidc` or `saml`): `cie` is a login method
+    /// and `cie.protocols` names it.
+    pub fn cie_offers(&self, protocol: &str) -> bool {
+        self.login.methods.iter().any(|m| m == "cie")
+            && self.cie.protocols.iter().any(|p| p == protocol)
     }
 }
 

@@ -86,8 +86,11 @@ pub struct AppState {
     pub guest_booking_limiter: Arc<RateLimiter>,
     /// Per-address limit on calendar and free-slot look-ups (no login), per instance.
     pub calendar_limiter: Arc<RateLimiter>,
-    /// The CIE OpenID Connect relying party, when `cie` is among the login methods.
+    /// The CIE OpenID Connect relying party, when `cie` is among the login methods and
+    /// `cie.protocols` has `oidc`.
     pub cie: Option<Arc<cie::RelyingParty>>,
+    /// The CIE SAML service provider, when `cie.protocols` has `saml`.
+    pub cie_saml: Option<Arc<spid::ServiceProvider>>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -119,6 +122,22 @@ impl AppState {
             }
         }
         booking::check_config(&config)?;
+        for protocol in &config.cie.protocols {
+            if !matches!(protocol.as_str(), "oidc" | "saml") {
+                anyhow::bail!(
+                    "unknown CIE protocol `{protocol}` in cie.protocols (known: oidc, saml)"
+                );
+            }
+        }
+        if config.login.methods.iter().any(|m| m == "cie") && config.cie.protocols.is_empty() {
+            anyhow::bail!("cie is a login method but cie.protocols is empty (oidc, saml)");
+        }
+        // Each stored IdP metadata source belongs to one federation.
+        if let Some(shared) = config.cie.saml.idp_metadata.iter().find(|s| {
+            config.spid.idp_metadata.contains(s) || config.spid.registry.as_ref() == Some(*s)
+        }) {
+            anyhow::bail!("{shared} is both a SPID and a CIE SAML IdP metadata source");
+        }
         let pool = db::build_pool(&config.database)
             .with_context(|| format!("database {}", redacted_url(&config)))?;
         {
@@ -165,32 +184,51 @@ impl AppState {
                 "created a DEVELOPMENT outbox key; set notify.outbox_key in production"
             );
         }
-        let spid = if config.login.methods.iter().any(|m| m == "spid") {
-            let sp = spid::ServiceProvider::load(&config)?;
+        let wants_spid = config.login.methods.iter().any(|m| m == "spid");
+        let wants_cie_saml = config.cie_offers("saml");
+        let saml_pool = if wants_spid || wants_cie_saml {
+            Some(spid::saml_pool(&config)?)
+        } else {
+            None
+        };
+        let load_idps = |sp: spid::ServiceProvider| -> anyhow::Result<Arc<spid::ServiceProvider>> {
             let mut conn = pool.get().context("database connection")?;
             // The IdPs come from the database copy every instance shares; the first instance
             // to start on an empty database fetches them.
             let now = clock.now();
             if sp.registry.reload(&mut conn, now)? == 0 {
-                let report = spid::registry::refresh(&mut conn, &config, now)?;
+                let report = spid::registry::refresh_profile(&mut conn, &config, sp.profile, now)?;
                 if !report.is_complete() {
                     tracing::warn!(
                         failed = report.failed.len(),
-                        "some SPID IdP metadata sources failed"
+                        profile = sp.profile.as_str(),
+                        "some SAML IdP metadata sources failed"
                     );
                 }
                 sp.registry.reload(&mut conn, now)?;
             }
-            Some(Arc::new(sp))
-        } else {
-            None
+            Ok(Arc::new(sp))
+        };
+        let spid = match (&saml_pool, wants_spid) {
+            (Some(threads), true) => Some(load_idps(spid::ServiceProvider::load(
+                &config,
+                Arc::clone(threads),
+            )?)?),
+            _ => None,
+        };
+        let cie_saml = match (&saml_pool, wants_cie_saml) {
+            (Some(threads), true) => Some(load_idps(cie::saml::service_provider(
+                &config,
+                Arc::clone(threads),
+            )?)?),
+            _ => None,
         };
         let cns = if config.login.methods.iter().any(|m| m == "cns") {
             Some(Arc::new(cns::Cns::load(&config, clock.now())?))
         } else {
             None
         };
-        let cie = if config.login.methods.iter().any(|m| m == "cie") {
+        let cie = if config.cie_offers("oidc") {
             let (rp, created) = cie::RelyingParty::load(&config)?;
             for role in created {
                 tracing::warn!(
@@ -228,6 +266,7 @@ impl AppState {
             assets: Arc::new(assets),
             cns,
             cie,
+            cie_saml,
         })
     }
 }

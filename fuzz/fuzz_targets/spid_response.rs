@@ -100,6 +100,7 @@ fn expected(f: &Fixture) -> Expected<'_> {
         sp_entity_id: "https://procura.example/spid/metadata",
         requested_level: Level::SpidL2,
         comparison: Comparison::Minimum,
+        assertion_issuer_format_required: true,
         required_attributes: &["fiscalNumber"],
         now: f.now,
         skew: Duration::seconds(30),

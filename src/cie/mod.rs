@@ -12,6 +12,7 @@
 //! - [`callback`]: the code redeemed with `private_key_jwt`, the ID token and userinfo
 //!   decrypted and verified, the claims read.
 //! - [`store`]: requests and sessions in the database, so any instance takes any step.
+//! - [`saml`]: "Entra con CIE" through the CIE SAML IdP instead, on the SPID SAML code.
 //!
 //! Everything here blocks (HTTP, RSA): the HTTP layer runs it on the blocking pool.
 
@@ -24,6 +25,7 @@ pub mod fetch;
 pub mod jose;
 pub mod keys;
 pub mod policy;
+pub mod saml;
 pub mod store;
 
 use crate::config::{CieProviderConfig, Config};

@@ -380,6 +380,7 @@ diesel::table! {
         sha256 -> Text,
         fetched_at -> Timestamp,
         valid_until -> Nullable<Timestamp>,
+        profile -> Text,
     }
 }
 

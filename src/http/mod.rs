@@ -9,6 +9,7 @@ mod booking;
 mod booking_operator;
 mod browser;
 mod cie;
+mod cie_saml;
 mod cns;
 mod codice_fiscale;
 mod delegation;
@@ -104,6 +105,11 @@ routes! {
     "/.well-known/openid-federation" => { GET: cie::entity_configuration },
     "/cie/login" => { GET: cie::login },
     "/cie/callback" => { GET: cie::callback },
+    // CIE SAML service provider (the SPID code with the CIE profile)
+    "/cie/saml/metadata" => { GET: cie_saml::metadata },
+    "/cie/saml/login" => { GET: cie_saml::login },
+    "/cie/saml/acs" => { POST: cie_saml::acs },
+    "/cie/saml/slo" => { GET: cie_saml::slo, POST: cie_saml::slo },
     // Operator API (bearer token, scope `operator`, an active operator)
     "/v1/operator/me" => { GET: operators::me },
     "/v1/operator/operators" => { GET: operators::list, POST: operators::add },

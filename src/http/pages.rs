@@ -73,6 +73,24 @@ pub fn pin_change(
     web::login::pin_change_page(state, flow, why, status, errors)
 }
 
+/// The courtesy page of a CIE SAML login the IdP answered with a user anomaly (21, 22, 23,
+/// 25), or a generic one; the way back is the login again and the CIE information site.
+pub fn cie_anomaly(state: &AppState, code: u8) -> HttpResponse {
+    let next = vec![
+        Link::new("/area-personale", "Riprova ad accedere"),
+        Link::new(
+            state.config.web.cie_info_url.clone(),
+            "Informazioni sulla Carta d'Identità Elettronica",
+        ),
+    ];
+    let (title, text) = web::errors::cie_anomaly(code).unwrap_or((
+        "Accesso non riuscito",
+        "L'accesso con la CIE non è stato completato. Riprova; se il problema continua, \
+         accedi in un altro modo.",
+    ));
+    error_page_with(state, StatusCode::FORBIDDEN, title, text, next)
+}
+
 /// The courtesy page of a SPID login the IdP answered with a user anomaly (nr19–nr30), or
 /// a generic one.
 pub fn spid_anomaly(state: &AppState, code: Option<u8>) -> HttpResponse {

@@ -1,12 +1,15 @@
-//! SPID login (issue 6): the SP metadata, the AuthnRequest, the assertion consumer and
-//! Single Logout in both directions. Parsing, signing and checking signatures run on the SPID
+//! SPID login (issue 6) and CIE SAML login (issue 14, the same code with the CIE profile):
+//! the SP metadata, the AuthnRequest, the assertion consumer and Single Logout in both
+//! directions. Each handler serves the service provider of its [`Profile`] (`/spid/…` and
+//! `/cie/saml/…`). Parsing, signing and checking signatures run on the SPID
 //! threads (`spid::pool`: bounded, lower priority, 503 when too much is waiting), never on the
 //! async workers nor the blocking pool the database calls share; every state change sits in
 //! the database, so any instance can take any step.
 //!
 //! The Response arrives by a cross-site POST from the IdP, which carries no SameSite=Lax
 //! cookie: the request is bound to the browser by a cookie of its own (`procura_spid`,
-//! SameSite=None under TLS), and the login flow is found through the stored request.
+//! `procura_cie_saml`; SameSite=None under TLS), and the login flow is found through the
+//! stored request.
 
 use super::browser::{self, SESSION_COOKIE};
 use super::login::{self as login_pages, SessionStep};
@@ -16,13 +19,14 @@ use crate::AppState;
 use crate::audit::{self, Event, Outcome, Party};
 use crate::config::SpidBinding;
 use crate::db::{self, DbError};
-use crate::login::{AuthenticatedPerson, Level, LoginOutcome, Method};
+use crate::login::{AuthenticatedPerson, Level, LoginOutcome};
 use crate::oauth::{session, token_hash};
 use crate::person::codice_fiscale::CodiceFiscale;
 use crate::spid::form::{self, PostForm};
 use crate::spid::idp::IdentityProvider;
 use crate::spid::logout::{Expectations, FromIdp, LogoutOutcome, Received};
 use crate::spid::pool::PoolError;
+use crate::spid::profile::Profile;
 use crate::spid::response::{self, Comparison, Expected, ResponseError, SpidLogin};
 use crate::spid::store::{self, OutstandingRequest, PendingLogout, SpidSession};
 use crate::spid::{ServiceProvider, authn_request, dsig, logout, time, uri};
@@ -31,17 +35,24 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::Arc;
 
-/// Binds an outstanding AuthnRequest to the browser that started it.
-const SPID_COOKIE: &str = "procura_spid";
-/// Attributes without which a SPID login cannot become a procura login.
+/// Attributes without which a SPID or CIE login cannot become a procura login.
 const REQUIRED_ATTRIBUTES: &[&str] = &["fiscalNumber"];
 
-fn not_enabled(state: &AppState) -> HttpResponse {
+/// The service provider of `profile`, when it is enabled.
+fn provider(state: &AppState, profile: Profile) -> Option<Arc<ServiceProvider>> {
+    match profile {
+        Profile::Spid => state.spid.clone(),
+        Profile::Cie => state.cie_saml.clone(),
+    }
+}
+
+fn not_enabled(state: &AppState, profile: Profile) -> HttpResponse {
+    let name = profile.name_it();
     pages::error_page(
         state,
         StatusCode::NOT_FOUND,
-        "Accesso con SPID non disponibile",
-        "L'accesso con SPID non è attivo su questo servizio.",
+        &format!("Accesso con {name} non disponibile"),
+        &format!("L'accesso con {name} non è attivo su questo servizio."),
     )
 }
 
@@ -58,12 +69,18 @@ async fn on_saml_threads<T: Send + 'static>(
 ) -> Result<T, HttpResponse> {
     sp.pool.run(job).await.map_err(|e| match e {
         PoolError::Busy => {
-            tracing::warn!("SPID work queue full: request answered 503");
+            tracing::warn!(
+                profile = sp.profile.as_str(),
+                "SAML work queue full: request answered 503"
+            );
             let mut page = pages::error_page(
-state,
+                state,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Servizio momentaneamente occupato",
-                "Il servizio di accesso con SPID è molto richiesto in questo momento. Riprova tra qualche secondo.",
+                &format!(
+                    "Il servizio di accesso con {} è molto richiesto in questo momento. Riprova tra qualche secondo.",
+                    sp.profile.name_it()
+                ),
             );
             page.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -78,9 +95,9 @@ state,
 /// The cookie of the SPID binding: the IdP posts the Response cross-site, so under TLS it
 /// must be SameSite=None (and so Secure); over plain HTTP (development) it carries no
 /// SameSite attribute at all.
-fn binding_cookie(state: &AppState, value: String) -> Cookie<'static> {
-    let mut c = Cookie::build(SPID_COOKIE, value)
-        .path("/spid")
+fn binding_cookie(state: &AppState, profile: Profile, value: String) -> Cookie<'static> {
+    let mut c = Cookie::build(profile.cookie(), value)
+        .path(profile.path())
         .http_only(true)
         .finish();
     if state.config.oauth.issuer.starts_with("https://") {
@@ -153,12 +170,17 @@ fn deliver(
 
 /// GET /spid/metadata: the signed SP metadata, byte for byte as signed.
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
-    match &state.spid {
+    serve_metadata(&state, Profile::Spid)
+}
+
+/// The signed metadata of `profile`'s service provider.
+pub(super) fn serve_metadata(state: &AppState, profile: Profile) -> HttpResponse {
+    match provider(state, profile) {
         Some(sp) => HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "application/samlmetadata+xml"))
             .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
             .body(sp.metadata.clone()),
-        None => not_enabled(&state),
+        None => not_enabled(state, profile),
     }
 }
 
@@ -166,34 +188,43 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 /// AuthnRequest. With `flow`, the login serves that OpenID Connect authorization request
 /// (its `acr_values` set the SPID level); without, it is a login at procura itself.
 pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Some(sp) = state.spid.clone() else {
-        return not_enabled(&state);
+    start_login(&state, &req, Profile::Spid).await
+}
+
+/// Sends the browser to an IdP of `profile` with a signed AuthnRequest.
+pub(super) async fn start_login(
+    state: &AppState,
+    req: &HttpRequest,
+    profile: Profile,
+) -> HttpResponse {
+    let Some(sp) = provider(state, profile) else {
+        return not_enabled(state, profile);
     };
     // Read in one pass: the general parser compares repeated names pairwise.
     let [idp, flow] = form::fields(req.query_string(), ["idp", "flow"]).unwrap_or_default();
     let Some(idp) = idp.and_then(|id| sp.registry.find(&id)) else {
         return pages::error_page(
-            &state,
+            state,
             StatusCode::BAD_REQUEST,
             "Gestore di identità sconosciuto",
-            "Il gestore di identità SPID scelto non è tra quelli riconosciuti. Torna alla pagina di accesso e scegline un altro.",
+            &format!(
+                "Il gestore di identità {} scelto non è tra quelli riconosciuti. Torna alla pagina di accesso e scegline un altro.",
+                profile.name_it()
+            ),
         );
     };
     let flow = match flow {
         None => None,
-        Some(id) => match login_pages::browser_flow(&state, &req, Some(&id)).await {
+        Some(id) => match login_pages::browser_flow(state, req, Some(&id)).await {
             Ok(Some(f)) => Some(f),
-            Ok(None) => return login_pages::flow_gone(&state),
-            Err(e) => return unavailable(&state, &e),
+            Ok(None) => return login_pages::flow_gone(state),
+            Err(e) => return unavailable(state, &e),
         },
     };
-    let level = authn_request::spid_level(
-        flow.as_ref().and_then(|f| f.acr_min()),
-        state.config.spid.default_level,
-    );
-    let Some((binding, sso)) = idp.sso_for(state.config.spid.binding) else {
+    let level = profile.level(flow.as_ref().and_then(|f| f.acr_min()), sp.default_level);
+    let Some((binding, sso)) = idp.sso_for(sp.binding) else {
         return pages::error_page(
-            &state,
+            state,
             StatusCode::BAD_GATEWAY,
             "Gestore di identità non disponibile",
             "Il gestore di identità scelto non indica dove inviare la richiesta di accesso. Scegline un altro.",
@@ -208,17 +239,18 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         destination: &destination,
         sp_entity_id: &sp.entity_id,
         acs_index: 0,
-        attribute_set: state.config.spid.attribute_set,
+        attribute_set: sp.attribute_set,
         level,
+        force_authn: profile.force_authn(level),
     }
     .to_xml();
     // Opaque and free of "http" (RT trasmissione.rst): 128 random bits in hex.
     let relay_state = uuid::Uuid::new_v4().simple().to_string();
-    let cookie = match browser::read(&req, SPID_COOKIE).filter(|c| c.len() >= 32) {
+    let cookie = match browser::read(req, profile.cookie()).filter(|c| c.len() >= 32) {
         Some(c) => c,
         None => match token_hash::new_token() {
             Ok(t) => t,
-            Err(e) => return unavailable(&state, &e),
+            Err(e) => return unavailable(state, &e),
         },
     };
     let row = OutstandingRequest {
@@ -235,13 +267,13 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         consumed_at: None,
     };
     if let Err(e) = db::run(&state.db, move |c| store::insert_request(c, &row)).await {
-        return unavailable(&state, &e);
+        return unavailable(state, &e);
     }
     let param = dsig::RedirectParam::SamlRequest;
-    match sign(&state, sp, binding, param, xml, Some(relay_state.clone())).await {
+    match sign(state, sp, binding, param, xml, Some(relay_state.clone())).await {
         Ok(outgoing) => {
-            let mut resp = deliver(&state, outgoing, &destination, param, Some(&relay_state));
-            let _ = resp.add_cookie(&binding_cookie(&state, cookie));
+            let mut resp = deliver(state, outgoing, &destination, param, Some(&relay_state));
+            let _ = resp.add_cookie(&binding_cookie(state, profile, cookie));
             resp
         }
         Err(page) => page,
@@ -253,10 +285,11 @@ fn refused(state: &AppState, status: StatusCode, title: &str, message: &str) -> 
     pages::error_page(state, status, title, message)
 }
 
-/// The page for a Response that failed a check: AgID's message for the user anomalies
-/// (ErrorCode nr19–nr30), a generic one otherwise.
-fn rejected_page(state: &AppState, error: &ResponseError) -> HttpResponse {
+/// The page for a Response that failed a check: AgID's (or the CIE manual's) message for
+/// the user anomalies (ErrorCode nr19–nr30), a generic one otherwise.
+fn rejected_page(state: &AppState, profile: Profile, error: &ResponseError) -> HttpResponse {
     match error.spid_error_code() {
+        Some(code) if profile == Profile::Cie => pages::cie_anomaly(state, code),
         Some(code) => pages::spid_anomaly(state, Some(code)),
         None => refused(
             state,
@@ -267,19 +300,33 @@ fn rejected_page(state: &AppState, error: &ResponseError) -> HttpResponse {
     }
 }
 
-fn audit_event(outcome: Outcome, detail: serde_json::Value) -> Event {
-    Event::new(Party::system(), "spid.login", outcome).detail(detail)
+fn audit_event(profile: Profile, outcome: Outcome, detail: serde_json::Value) -> Event {
+    let action = match profile {
+        Profile::Spid => "spid.login",
+        Profile::Cie => "cie.saml.login",
+    };
+    Event::new(Party::system(), action, outcome).detail(detail)
 }
 
 /// POST /spid/acs: the assertion consumer.
 pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let Some(sp) = state.spid.clone() else {
-        return not_enabled(&state);
+    consume(&state, &req, body, Profile::Spid).await
+}
+
+/// The assertion consumer of `profile`'s service provider.
+pub(super) async fn consume(
+    state: &AppState,
+    req: &HttpRequest,
+    body: web::Bytes,
+    profile: Profile,
+) -> HttpResponse {
+    let Some(sp) = provider(state, profile) else {
+        return not_enabled(state, profile);
     };
     let limits = sp.message_limits;
     // The form (up to the body limit) and an untrusted first look at the Response, only to
     // find the request it claims to answer: SAML work, on the SPID threads too.
-    let peeked = on_saml_threads(&state, &sp, move || {
+    let peeked = on_saml_threads(state, &sp, move || {
         let form = PostForm::parse(&body).unwrap_or_default();
         let saml = form.saml_response?;
         let request_id = response::in_response_to(&saml, limits);
@@ -290,15 +337,16 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         Ok(Some((saml, relay_state, Ok(id)))) => (saml, relay_state, id),
         Ok(Some((_, _, Err(e)))) => {
             tracing::info!(
+                profile = profile.as_str(),
                 reason = e.code(),
                 error = %e,
-                "SPID response refused before matching a request"
+                "SAML response refused before matching a request"
             );
-            return rejected_page(&state, &e);
+            return rejected_page(state, profile, &e);
         }
         Ok(None) => {
             return refused(
-                &state,
+                state,
                 StatusCode::BAD_REQUEST,
                 "Risposta di accesso mancante",
                 "Non è arrivata alcuna risposta dal gestore di identità. Riprova ad accedere.",
@@ -312,18 +360,24 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         db::run(&state.db, move |c| store::find_request(c, &id, now)).await
     };
     let request = match found {
-        Ok(Some(r)) => r,
-        Ok(None) => {
+        // A request of the other federation is not this ACS's to answer.
+        Ok(Some(r)) if r.acs_url == sp.acs_url => r,
+        Ok(_) => {
+            tracing::info!(
+                profile = profile.as_str(),
+                reason = "unknown_request",
+                "SAML response refused: no request of this service provider waits for it"
+            );
             return refused(
-                &state,
+                state,
                 StatusCode::BAD_REQUEST,
                 "Accesso scaduto o già concluso",
                 "La risposta del gestore di identità non corrisponde a un accesso in corso: potrebbe essere scaduta o già usata. Riprova ad accedere.",
             );
         }
-        Err(e) => return unavailable(&state, &e),
+        Err(e) => return unavailable(state, &e),
     };
-    let same_browser = browser::read(&req, SPID_COOKIE).is_some_and(|c| {
+    let same_browser = browser::read(req, profile.cookie()).is_some_and(|c| {
         token_hash::eq(
             token_hash::hash(&c).as_bytes(),
             request.browser_hash.as_bytes(),
@@ -337,20 +391,20 @@ pub async fn acs(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     } else if !relay_matches {
         Err(("relay_state", None))
     } else {
-        match validate(&state, &sp, &request, saml, now).await {
+        match validate(state, &sp, &request, saml, now).await {
             Ok(checked) => checked,
             // Not the Response's fault: the request is not spent, the browser may post again.
             Err(page) => return page,
         }
     };
     match checked {
-        Ok(login) => accepted(&state, request, login).await,
+        Ok(login) => accepted(state, profile, request, login).await,
         Err((reason, error)) => {
-            spend_refused(&state, &request, reason).await;
+            spend_refused(state, profile, &request, reason).await;
             match error {
-                Some(e) => rejected_page(&state, &e),
+                Some(e) => rejected_page(state, profile, &e),
                 None => refused(
-                    &state,
+                    state,
                     StatusCode::FORBIDDEN,
                     "Accesso non riuscito",
                     "La risposta di accesso è arrivata a un browser diverso da quello che ha iniziato l'accesso. Riprova dallo stesso browser.",
@@ -395,6 +449,7 @@ async fn validate(
             sp_entity_id: &sp.entity_id,
             requested_level: level,
             comparison: Comparison::Minimum,
+            assertion_issuer_format_required: sp.profile.assertion_issuer_format_required(),
             required_attributes: REQUIRED_ATTRIBUTES,
             now,
             skew,
@@ -407,8 +462,18 @@ async fn validate(
 }
 
 /// A refused Response spends its request too: nobody gets a second try with the same ID.
-async fn spend_refused(state: &AppState, request: &OutstandingRequest, reason: &'static str) {
-    tracing::info!(reason, idp = %request.idp_entity_id, "SPID response refused");
+async fn spend_refused(
+    state: &AppState,
+    profile: Profile,
+    request: &OutstandingRequest,
+    reason: &'static str,
+) {
+    tracing::info!(
+        profile = profile.as_str(),
+        reason,
+        idp = %request.idp_entity_id,
+        "SAML response refused"
+    );
     let now = state.clock.now();
     let id = request.id.clone();
     let idp = request.idp_entity_id.clone();
@@ -421,6 +486,7 @@ async fn spend_refused(state: &AppState, request: &OutstandingRequest, reason: &
                 &key,
                 now,
                 audit_event(
+                    profile,
                     Outcome::Failure,
                     serde_json::json!({ "idp": idp, "reason": reason, "request": id }),
                 ),
@@ -429,14 +495,19 @@ async fn spend_refused(state: &AppState, request: &OutstandingRequest, reason: &
     })
     .await;
     if let Err(e) = spent {
-        tracing::error!(error = %e, "could not record a refused SPID response");
+        tracing::error!(error = %e, "could not record a refused SAML response");
     }
 }
 
 /// Every check passed: spend the request, remember the assertion, and log the person in.
-async fn accepted(state: &AppState, request: OutstandingRequest, login: SpidLogin) -> HttpResponse {
+async fn accepted(
+    state: &AppState,
+    profile: Profile,
+    request: OutstandingRequest,
+    login: SpidLogin,
+) -> HttpResponse {
     let Ok(codice_fiscale) = CodiceFiscale::parse(&login.codice_fiscale) else {
-        spend_refused(state, &request, "fiscal_number").await;
+        spend_refused(state, profile, &request, "fiscal_number").await;
         return refused(
             state,
             StatusCode::BAD_REQUEST,
@@ -466,6 +537,7 @@ async fn accepted(state: &AppState, request: OutstandingRequest, login: SpidLogi
                     &key,
                     now,
                     audit_event(
+                        profile,
                         Outcome::Success,
                         serde_json::json!({ "idp": idp, "level": level.uri(), "request": id }),
                     )
@@ -488,14 +560,19 @@ async fn accepted(state: &AppState, request: OutstandingRequest, login: SpidLogi
         }
         Err(e) => return unavailable(state, &e),
     }
-    tracing::info!(cf = %codice_fiscale.masked(), level = login.level.uri(), "SPID login");
+    tracing::info!(
+        profile = profile.as_str(),
+        cf = %codice_fiscale.masked(),
+        level = login.level.uri(),
+        "SAML login"
+    );
     let outcome = LoginOutcome {
         person: AuthenticatedPerson {
             codice_fiscale,
             given_name: login.given_name.clone(),
             family_name: login.family_name.clone(),
         },
-        method: Method::Spid,
+        method: profile.method(),
         level: login.level,
     };
     let idp = request.idp_entity_id.clone();
@@ -529,15 +606,25 @@ async fn accepted(state: &AppState, request: OutstandingRequest, login: SpidLogi
 /// (a LogoutRequest ID seen before, the pending logout a LogoutResponse answers, and the IdP
 /// it went to) is checked here.
 pub async fn slo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let Some(sp) = state.spid.clone() else {
-        return not_enabled(&state);
+    logout_message(&state, &req, body, Profile::Spid).await
+}
+
+/// Single Logout messages from an IdP of `profile`.
+pub(super) async fn logout_message(
+    state: &AppState,
+    req: &HttpRequest,
+    body: web::Bytes,
+    profile: Profile,
+) -> HttpResponse {
+    let Some(sp) = provider(state, profile) else {
+        return not_enabled(state, profile);
     };
     let get = req.method() == actix_web::http::Method::GET;
     let query = req.query_string().to_owned();
     let now = state.clock.now();
     let skew = secs(state.config.spid.clock_skew_secs);
     let reader = sp.clone();
-    let read = on_saml_threads(&state, &sp, move || {
+    let read = on_saml_threads(state, &sp, move || {
         let received = if get {
             Received::Query(&query)
         } else {
@@ -561,12 +648,19 @@ pub async fn slo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             idp,
             request,
             relay_state,
-        })) => idp_initiated(&state, sp, idp, request, relay_state).await,
+        })) => idp_initiated(state, sp, idp, request, relay_state).await,
         Ok(Ok(FromIdp::Response { idp, response })) => {
-            logout_answered(&state, &idp, response).await
+            logout_answered(state, profile, &idp, response).await
         }
-        Ok(Err(e)) => slo_refused(&state, e.code(), &e),
+        Ok(Err(e)) => slo_refused(state, e.code(), &e),
         Err(page) => page,
+    }
+}
+
+fn logout_action(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Spid => "spid.logout",
+        Profile::Cie => "cie.saml.logout",
     }
 }
 
@@ -595,6 +689,7 @@ async fn idp_initiated(
     relay_state: Option<String>,
 ) -> HttpResponse {
     let now = state.clock.now();
+    let profile = sp.profile;
     let ended = {
         let (entity, name_id) = (idp.entity_id.clone(), request.name_id.clone());
         let (request_id, index) = (request.id.clone(), request.session_index.clone());
@@ -614,7 +709,7 @@ async fn idp_initiated(
                 c,
                 &key,
                 now,
-                Event::new(Party::system(), "spid.logout", Outcome::Success).detail(
+                Event::new(Party::system(), logout_action(profile), Outcome::Success).detail(
                     serde_json::json!({ "idp": entity, "initiated_by": "idp", "sessions": ids.len() }),
                 ),
             )?;
@@ -627,7 +722,7 @@ async fn idp_initiated(
         Ok(None) => return slo_refused(state, "replayed", &"LogoutRequest ID seen before"),
         Err(e) => return unavailable(state, &e),
     }
-    let Some((binding, endpoint)) = idp.slo_for(state.config.spid.binding) else {
+    let Some((binding, endpoint)) = idp.slo_for(sp.binding) else {
         return pages::logged_out(state);
     };
     let destination = endpoint
@@ -656,6 +751,7 @@ async fn idp_initiated(
 /// where the relying party asked; a partial or failed logout at the IdP is logged and audited.
 async fn logout_answered(
     state: &AppState,
+    profile: Profile,
     idp: &IdentityProvider,
     response: logout::IncomingLogoutResponse,
 ) -> HttpResponse {
@@ -679,7 +775,7 @@ async fn logout_answered(
             c,
             &key,
             now,
-            Event::new(Party::system(), "spid.logout", result).detail(serde_json::json!({
+            Event::new(Party::system(), logout_action(profile), result).detail(serde_json::json!({
                 "idp": entity, "initiated_by": "sp", "request": id, "status": status
             })),
         )?;
@@ -708,7 +804,10 @@ async fn logout_answered(
 
 /// Called by the broker's logout once the browser session has ended: when that session came
 /// from SPID, the browser goes on to the IdP with a signed LogoutRequest (and comes back to
-/// `return_to` through /spid/slo). `None` when there is nothing to do at an IdP.
+/// `return_to` through /spid/slo). `None` when there is nothing to do at an IdP — also for a
+/// CIE SAML session: the CIE IdP answers a LogoutRequest with no LogoutResponse ("Simple
+/// Logout", CIE-SAML `protocolli.rst`), so the browser would not come back, and it keeps no
+/// session procura could reuse (every CIE AuthnRequest has `ForceAuthn`).
 pub(super) async fn single_logout(
     state: &AppState,
     browser_session_id: &str,
@@ -720,7 +819,7 @@ pub(super) async fn single_logout(
         .await
         .ok()??;
     let idp = sp.registry.find(&spid_session.idp_entity_id)?;
-    let (binding, endpoint) = idp.slo_for(state.config.spid.binding)?;
+    let (binding, endpoint) = idp.slo_for(sp.binding)?;
     let destination = endpoint.location.clone();
     let now = state.clock.now();
     let id = authn_request::new_id();

@@ -1,7 +1,7 @@
 //! The CIE login method: a login checked by the CIE OpenID Connect relying party
-//! ([`crate::cie`]) becomes a [`LoginOutcome`]. The same seam will take the CIE SAML login
-//! ("Entra con CIE" through the SAML IdP) when it arrives: both yield [`Method::Cie`] with the
-//! level the CIE identity provider asserted.
+//! ([`crate::cie`]) becomes a [`LoginOutcome`]. The CIE SAML login ("Entra con CIE" through
+//! the SAML IdP, on the SPID SAML code with [`crate::spid::profile::Profile::Cie`]) yields the
+//! same [`Method::Cie`]: both with the level the CIE identity provider asserted.
 //!
 //! CIE reuses the SPID level URIs (`https://www.spid.gov.it/SpidL1|L2|L3`): the card with its
 //! PIN is level 3, above SPID L2; the CieID app logins are levels 1 and 2.

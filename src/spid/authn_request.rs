@@ -1,5 +1,5 @@
-//! The AuthnRequest procura sends to a SPID identity provider (protocols.md §1.2): signed,
-//! transient NameID, `Comparison="minimum"`, `ForceAuthn` from level 2, the ACS and the
+//! The AuthnRequest procura sends to a SPID or CIE identity provider (protocols.md §1.2, §2.1):
+//! signed, transient NameID, `Comparison="minimum"`, `ForceAuthn` from level 2 (CIE: always), the ACS and the
 //! attribute set named by index as the metadata declares them.
 
 use super::xml::{escape_attr, escape_text};
@@ -26,14 +26,15 @@ pub struct AuthnRequest<'a> {
     pub attribute_set: u16,
     /// SpidL1, SpidL2 or SpidL3.
     pub level: Level,
+    /// `ForceAuthn="true"`: SPID from level 2, CIE always ([`super::profile::Profile::force_authn`]).
+    pub force_authn: bool,
 }
 
 impl AuthnRequest<'_> {
     /// The unsigned XML; the POST binding signs it with `dsig::sign_enveloped`, the Redirect
     /// binding signs the query instead.
     pub fn to_xml(&self) -> String {
-        // L1 may reuse the IdP's session; L2 and L3 must authenticate afresh (RT, Avviso 5).
-        let force = if self.level.rank() >= 2 {
+        let force = if self.force_authn {
             " ForceAuthn=\"true\""
         } else {
             ""
@@ -89,6 +90,7 @@ mod tests {
             acs_index: 0,
             attribute_set: 1,
             level,
+            force_authn: crate::spid::profile::Profile::Spid.force_authn(level),
         }
         .to_xml()
     }

@@ -12,6 +12,8 @@
 //! - [`response`]: every check on a Response, on the signed part only.
 //! - [`logout`]: Single Logout in both directions.
 //! - [`pool`]: the threads every piece of SAML work runs on, bounded and at a lower priority.
+//! - [`profile`]: what differs between SPID and CIE SAML, which run on this same code
+//!   (the CIE service provider is put together by [`crate::cie::saml`]).
 
 pub mod authn_request;
 pub mod c14n;
@@ -21,6 +23,7 @@ pub mod form;
 pub mod idp;
 pub mod logout;
 pub mod pool;
+pub mod profile;
 pub mod registry;
 pub mod response;
 pub mod sp_metadata;
@@ -54,7 +57,10 @@ pub mod uri {
 }
 
 use crate::config::{Config, SpidBinding};
+use crate::login::Level;
 use anyhow::Context;
+use profile::Profile;
+use std::sync::Arc;
 
 impl SpidBinding {
     /// The binding's SAML URI, as metadata name it.
@@ -73,9 +79,17 @@ impl SpidBinding {
     }
 }
 
-/// procura as a SPID service provider: its identity, its signing key, the exact signed
-/// metadata bytes it serves, and the identity providers it trusts.
+/// procura as a SAML service provider of one federation (SPID or CIE): its identity, its
+/// signing key, the exact signed metadata bytes it serves, and the identity providers it
+/// trusts.
 pub struct ServiceProvider {
+    pub profile: Profile,
+    /// How AuthnRequests and logout messages travel.
+    pub binding: SpidBinding,
+    /// The level asked for when the relying party asks for none (see [`Profile::level`]).
+    pub default_level: Level,
+    /// The AttributeConsumingService index asked for.
+    pub attribute_set: u16,
     pub entity_id: String,
     pub acs_url: String,
     pub slo_url: String,
@@ -85,18 +99,23 @@ pub struct ServiceProvider {
     pub registry: registry::IdpRegistry,
     /// What an incoming SAML message may be (size and shape).
     pub message_limits: xml::Limits,
-    /// Where SAML work runs (anyone can send SAML: its cost stays there).
-    pub pool: pool::SamlPool,
+    /// Where SAML work runs (anyone can send SAML: its cost stays there); one pool for
+    /// SPID and CIE.
+    pub pool: Arc<pool::SamlPool>,
 }
 
 impl ServiceProvider {
     /// Loads (in development, creates) the SP key and certificate and signs the metadata.
     /// The registry starts empty; the caller fills it from the database.
-    pub fn load(config: &Config) -> anyhow::Result<Self> {
+    pub fn load(config: &Config, pool: Arc<pool::SamlPool>) -> anyhow::Result<Self> {
         let key = certificate::load_or_generate(config).context("SPID certificate")?;
         let metadata = sp_metadata::build(config, &key).context("SPID metadata")?;
         let spid = &config.spid;
         Ok(Self {
+            profile: Profile::Spid,
+            binding: spid.binding,
+            default_level: spid.default_level,
+            attribute_set: spid.attribute_set,
             entity_id: sp_metadata::entity_id(config),
             acs_url: sp_metadata::acs_url(config),
             slo_url: sp_metadata::slo_url(config),
@@ -104,10 +123,19 @@ impl ServiceProvider {
             metadata,
             registry: registry::IdpRegistry::new(xml::Limits::for_metadata(spid)),
             message_limits: xml::Limits::for_messages(spid),
-            pool: pool::SamlPool::new(spid.workers, spid.queue, spid.workers_nice)
-                .context("SPID worker threads")?,
+            pool,
         })
     }
+}
+
+/// The SAML threads (`spid.workers`, `spid.queue`, `spid.workers_nice`), shared by the SPID
+/// and the CIE service providers.
+pub fn saml_pool(config: &Config) -> anyhow::Result<Arc<pool::SamlPool>> {
+    let spid = &config.spid;
+    Ok(Arc::new(
+        pool::SamlPool::new(spid.workers, spid.queue, spid.workers_nice)
+            .context("SAML worker threads")?,
+    ))
 }
 
 /// The SPID background work of `serve`, every ten minutes (the first round at start): fetch
@@ -116,9 +144,15 @@ impl ServiceProvider {
 /// first, the others then find it fresh — reload the IdPs from the database copy, and drop
 /// expired SPID state.
 pub async fn maintain(state: crate::AppState) {
-    let Some(sp) = state.spid.clone() else {
+    let providers: Vec<Arc<ServiceProvider>> = state
+        .spid
+        .iter()
+        .chain(state.cie_saml.iter())
+        .cloned()
+        .collect();
+    if providers.is_empty() {
         return;
-    };
+    }
     let refresh_every = chrono::Duration::seconds(
         i64::try_from(state.config.spid.refresh_interval_secs.max(60)).unwrap_or(86_400),
     );
@@ -126,13 +160,17 @@ pub async fn maintain(state: crate::AppState) {
     loop {
         tick.tick().await;
         let now = state.clock.now();
-        let (sp, config) = (sp.clone(), state.config.clone());
+        let (providers, config) = (providers.clone(), state.config.clone());
         let done = crate::db::run(&state.db, move |c| {
-            if registry_is_stale(c, &config, now - refresh_every)? {
-                // Failed sources are logged (with `alert`) by refresh; their last good copy stays.
-                registry::refresh(c, &config, now)?;
+            let mut idps = 0;
+            for sp in &providers {
+                if profile_is_stale(c, &config, sp.profile, now - refresh_every)? {
+                    // Failed sources are logged (with `alert`) by refresh; their last good
+                    // copy stays.
+                    registry::refresh_profile(c, &config, sp.profile, now)?;
+                }
+                idps += sp.registry.reload(c, now)?;
             }
-            let idps = sp.registry.reload(c, now)?;
             let purged = store::delete_expired(c, now)?;
             Ok::<_, registry::RegistryError>((idps, purged))
         })
@@ -150,14 +188,33 @@ pub fn registry_is_stale(
     config: &Config,
     fresh_since: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, registry::RegistryError> {
-    let stored = registry::stored_sources(conn)?;
-    let configured = config
-        .spid
-        .registry
-        .iter()
-        .chain(config.spid.idp_metadata.iter())
-        .filter(|s| !s.trim().is_empty())
-        .count();
+    profile_is_stale(conn, config, Profile::Spid, fresh_since)
+}
+
+/// [`registry_is_stale`] for the IdPs of `profile`.
+pub fn profile_is_stale(
+    conn: &mut crate::db::DbConn,
+    config: &Config,
+    profile: Profile,
+    fresh_since: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, registry::RegistryError> {
+    let stored = registry::stored_sources_of(conn, profile)?;
+    let configured = match profile {
+        Profile::Spid => config
+            .spid
+            .registry
+            .iter()
+            .chain(config.spid.idp_metadata.iter())
+            .filter(|s| !s.trim().is_empty())
+            .count(),
+        Profile::Cie => config
+            .cie
+            .saml
+            .idp_metadata
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .count(),
+    };
     Ok(stored.len() < configured
         || stored
             .iter()

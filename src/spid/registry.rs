@@ -2,7 +2,9 @@
 //!
 //! Sources (configuration): `spid.registry`, AgID's signed aggregate, whose signature must
 //! verify against the pinned `spid.registry_certificate` (only the verified, re-parsed part
-//! is kept); and each `spid.idp_metadata` entry, trusted as configured (test IdPs).
+//! is kept); and each `spid.idp_metadata` entry, trusted as configured (test IdPs). The CIE
+//! SAML IdP comes from `cie.saml.idp_metadata`, trusted as configured; each row says which
+//! [`Profile`] it belongs to, and each registry reads only its own.
 //!
 //! [`refresh`] fetches every source and stores what passed into `spid_idp_metadata`; a source
 //! that fails keeps its stored copy and is reported (and logged as an alert). Every instance
@@ -11,6 +13,7 @@
 
 use super::dsig::{self, VerifyingKey};
 use super::idp::{self, IdentityProvider};
+use super::profile::Profile;
 use super::xml;
 use crate::config::Config;
 use crate::db::schema::spid_idp_metadata as md;
@@ -92,17 +95,39 @@ pub fn refresh(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Result<RefreshReport, RegistryError> {
-    let spid = &config.spid;
+    refresh_profile(conn, config, Profile::Spid, now)
+}
+
+/// The configured sources of `profile`'s IdPs.
+fn sources(config: &Config, profile: Profile) -> Vec<(String, SourceKind)> {
     let mut sources: Vec<(String, SourceKind)> = Vec::new();
-    if let Some(registry) = spid.registry.as_deref().filter(|s| !s.trim().is_empty()) {
-        sources.push((registry.trim().to_owned(), SourceKind::Registry));
-    }
-    for single in &spid.idp_metadata {
+    let singles = match profile {
+        Profile::Spid => {
+            let registry = config.spid.registry.as_deref();
+            if let Some(registry) = registry.filter(|s| !s.trim().is_empty()) {
+                sources.push((registry.trim().to_owned(), SourceKind::Registry));
+            }
+            &config.spid.idp_metadata
+        }
+        Profile::Cie => &config.cie.saml.idp_metadata,
+    };
+    for single in singles {
         if !single.trim().is_empty() {
             sources.push((single.trim().to_owned(), SourceKind::Single));
         }
     }
-    let limits = xml::Limits::for_metadata(spid);
+    sources
+}
+
+/// [`refresh`] for the IdPs of `profile`.
+pub fn refresh_profile(
+    conn: &mut DbConn,
+    config: &Config,
+    profile: Profile,
+    now: DateTime<Utc>,
+) -> Result<RefreshReport, RegistryError> {
+    let sources = sources(config, profile);
+    let limits = xml::Limits::for_metadata(&config.spid);
     let mut report = RefreshReport::default();
     for (source, kind) in &sources {
         let checked = fetch(source, limits.max_bytes).and_then(|text| match kind {
@@ -111,7 +136,7 @@ pub fn refresh(
         });
         match checked {
             Ok(stored) => {
-                store(conn, source, &stored, now)?;
+                store(conn, profile, source, &stored, now)?;
                 tracing::info!(source = %source, idps = stored.idps, "IdP metadata refreshed");
                 report.stored.push(source.clone());
             }
@@ -126,7 +151,7 @@ pub fn refresh(
             }
         }
     }
-    report.removed = remove_unconfigured(conn, &sources)?;
+    report.removed = remove_unconfigured(conn, profile, &sources)?;
     Ok(report)
 }
 
@@ -247,6 +272,7 @@ fn read_bounded(reader: impl Read, max_bytes: usize) -> Result<String, SourceErr
 
 fn store(
     conn: &mut DbConn,
+    profile: Profile,
     source: &str,
     checked: &Checked,
     now: DateTime<Utc>,
@@ -262,18 +288,23 @@ fn store(
                 md::sha256.eq(&sha256),
                 md::fetched_at.eq(now.naive_utc()),
                 md::valid_until.eq(checked.valid_until.map(|t| t.naive_utc())),
+                md::profile.eq(profile.as_str()),
             ))
             .execute(c)?;
         Ok::<_, RegistryError>(())
     })
 }
 
-/// Removes the stored copies of sources no longer configured.
+/// Removes the stored copies of `profile`'s sources no longer configured.
 fn remove_unconfigured(
     conn: &mut DbConn,
+    profile: Profile,
     configured: &[(String, SourceKind)],
 ) -> Result<Vec<String>, RegistryError> {
-    let stored: Vec<String> = md::table.select(md::source).load(conn)?;
+    let stored: Vec<String> = md::table
+        .filter(md::profile.eq(profile.as_str()))
+        .select(md::source)
+        .load(conn)?;
     let gone: Vec<String> = stored
         .into_iter()
         .filter(|s| !configured.iter().any(|(c, _)| c == s))
@@ -297,7 +328,16 @@ pub struct StoredSource {
 }
 
 pub fn stored_sources(conn: &mut DbConn) -> Result<Vec<StoredSource>, RegistryError> {
+    stored_sources_of(conn, Profile::Spid)
+}
+
+/// The stored sources of `profile`'s IdPs.
+pub fn stored_sources_of(
+    conn: &mut DbConn,
+    profile: Profile,
+) -> Result<Vec<StoredSource>, RegistryError> {
     Ok(md::table
+        .filter(md::profile.eq(profile.as_str()))
         .order(md::source)
         .select((md::source, md::sha256, md::fetched_at, md::valid_until))
         .load(conn)?)
@@ -339,6 +379,8 @@ pub struct IdpRegistry {
     current: Arc<RwLock<Arc<Snapshot>>>,
     /// What the stored metadata are parsed within on reload.
     limits: xml::Limits,
+    /// Whose IdPs: the rows of this profile only.
+    profile: Profile,
 }
 
 impl std::fmt::Debug for IdpRegistry {
@@ -361,14 +403,21 @@ impl IdpRegistry {
         Self {
             current: Arc::new(RwLock::new(Arc::new(Snapshot::new(idps)))),
             limits: DEFAULT_LIMITS,
+            profile: Profile::Spid,
         }
     }
 
     /// An empty registry whose stored metadata are read within `limits` (the configured
     /// metadata limits: [`xml::Limits::for_metadata`]).
     pub fn new(limits: xml::Limits) -> Self {
+        Self::for_profile(Profile::Spid, limits)
+    }
+
+    /// An empty registry of `profile`'s IdPs (see [`IdpRegistry::new`]).
+    pub fn for_profile(profile: Profile, limits: xml::Limits) -> Self {
         Self {
             limits,
+            profile,
             ..Self::default()
         }
     }
@@ -410,7 +459,12 @@ impl IdpRegistry {
 
     /// Replaces the contents with the stored rows; returns how many IdPs there are now.
     pub fn reload(&self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, RegistryError> {
-        let snapshot = Arc::new(Snapshot::new(idps_within(conn, now, &self.limits)?));
+        let snapshot = Arc::new(Snapshot::new(idps_within(
+            conn,
+            self.profile,
+            now,
+            &self.limits,
+        )?));
         let count = snapshot.by_id.len();
         match self.current.write() {
             Ok(mut guard) => *guard = snapshot,
@@ -426,18 +480,20 @@ pub fn idps_from_db(
     conn: &mut DbConn,
     now: DateTime<Utc>,
 ) -> Result<Vec<IdentityProvider>, RegistryError> {
-    idps_within(conn, now, &DEFAULT_LIMITS)
+    idps_within(conn, Profile::Spid, now, &DEFAULT_LIMITS)
 }
 
 /// [`idps_from_db`], reading the stored metadata within `limits` (and their canonical form,
 /// which the aggregate is stored as).
 fn idps_within(
     conn: &mut DbConn,
+    profile: Profile,
     now: DateTime<Utc>,
     limits: &xml::Limits,
 ) -> Result<Vec<IdentityProvider>, RegistryError> {
     let limits = limits.canonical();
     let rows: Vec<(String, String)> = md::table
+        .filter(md::profile.eq(profile.as_str()))
         .order(md::source)
         .select((md::source, md::xml))
         .load(conn)?;

@@ -68,6 +68,9 @@ pub struct Expected<'a> {
     /// SpidL1, SpidL2 or SpidL3.
     pub requested_level: Level,
     pub comparison: Comparison,
+    /// Whether the Assertion's Issuer must carry `Format` (SPID yes, CIE no:
+    /// [`crate::spid::profile::Profile::assertion_issuer_format_required`]).
+    pub assertion_issuer_format_required: bool,
     /// Attributes without which the login is refused (`fiscalNumber` always is).
     pub required_attributes: &'a [&'a str],
     pub now: DateTime<Utc>,
@@ -314,8 +317,14 @@ fn check_assertion(
     if text(issuer, "Assertion Issuer")? != expected.idp_entity_id {
         return Err(ResponseError::Issuer("Assertion Issuer"));
     }
-    // Mandatory on the Assertion (cases 70–72).
-    if required(issuer, "Format", "Assertion Issuer Format")? != uri::NAMEID_ENTITY {
+    // Mandatory on a SPID Assertion (cases 70–72); the CIE IdP leaves it out, but when present
+    // it must say "entity" there too.
+    let format = if expected.assertion_issuer_format_required {
+        Some(required(issuer, "Format", "Assertion Issuer Format")?)
+    } else {
+        issuer.attribute("Format")
+    };
+    if format.is_some_and(|f| f != uri::NAMEID_ENTITY) {
         return Err(ResponseError::IssuerFormat("Assertion Issuer"));
     }
 

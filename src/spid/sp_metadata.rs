@@ -147,7 +147,7 @@ fn validate(config: &Config) -> Result<(), MetadataError> {
 }
 
 /// The metadata ID: an NCName derived from the entityID, stable across instances.
-fn document_id(entity_id: &str) -> String {
+pub fn document_id(entity_id: &str) -> String {
     let digest = Sha256::digest(entity_id.as_bytes());
     format!("_{}", hex::encode(digest.get(..16).unwrap_or_default()))
 }

@@ -123,6 +123,34 @@ pub fn wrong_method_page(state: &AppState, req: &HttpRequest, allow: &str) -> Ht
     resp
 }
 
+/// The CIE IdP's user anomalies (CIE-SAML `codici-errori-anomalie-utente.csv`: the same
+/// `ErrorCode nrNN` as SPID, 23 also for an expired card), as title and text.
+pub fn cie_anomaly(code: u8) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        21 => (
+            "Tempo scaduto",
+            "L'accesso con la CIE non è stato completato in tempo. Riprova: tieni a portata di \
+             mano la carta e il suo PIN, o lo smartphone con l'app CieID.",
+        ),
+        22 => (
+            "Hai negato il consenso",
+            "Hai scelto di non inviare all'INPS i dati richiesti. Senza quei dati non puoi \
+             accedere al servizio: riprova e acconsenti all'invio, se vuoi continuare.",
+        ),
+        23 => (
+            "CIE scaduta, sospesa o revocata",
+            "La tua Carta d'Identità Elettronica risulta scaduta, sospesa o revocata, oppure le \
+             sue credenziali sono bloccate. Rivolgiti al tuo Comune, oppure accedi in un altro \
+             modo.",
+        ),
+        25 => (
+            "Accesso annullato",
+            "Hai annullato l'accesso con la CIE. Se vuoi, riprova.",
+        ),
+        _ => return None,
+    })
+}
+
 /// What a citizen reads when the IdP answers with a SPID user anomaly (RT
 /// `messaggi-errore`): the cause in plain words and what to do. `None` for other codes.
 pub fn spid_anomaly(code: u8) -> Option<(&'static str, &'static str)> {

@@ -26,23 +26,34 @@ pub fn reaches(method: Method, min: Option<Level>) -> bool {
     best.satisfies(min)
 }
 
-/// The "Entra con CIE" links: one per configured CIE OpenID provider.
+/// The "Entra con CIE" links: one per configured CIE OpenID provider (`cie.protocols` has
+/// `oidc`) and one per CIE SAML IdP (`saml`).
 fn cie_entries(state: &AppState, flow_id: &str) -> Vec<CieEntry> {
-    let providers = &state.config.cie.providers;
-    providers
-        .iter()
-        .map(|p| {
+    let mut links: Vec<(String, String)> = Vec::new();
+    if state.config.cie_offers("oidc") {
+        for p in &state.config.cie.providers {
             let query = serde_urlencoded::to_string([("flow", flow_id), ("op", &p.entity_id)])
                 .unwrap_or_default();
-            let label = if providers.len() == 1 {
+            links.push((format!("/cie/login?{query}"), p.name.clone()));
+        }
+    }
+    if let Some(sp) = &state.cie_saml {
+        for (entity_id, name) in sp.registry.list() {
+            let query = serde_urlencoded::to_string([("flow", flow_id), ("idp", &entity_id)])
+                .unwrap_or_default();
+            links.push((format!("/cie/saml/login?{query}"), name));
+        }
+    }
+    let single = links.len() == 1;
+    links
+        .into_iter()
+        .map(|(href, name)| CieEntry {
+            href,
+            label: if single {
                 "Entra con CIE".to_owned()
             } else {
-                format!("Entra con CIE ({})", p.name)
-            };
-            CieEntry {
-                href: format!("/cie/login?{query}"),
-                label,
-            }
+                format!("Entra con CIE ({name})")
+            },
         })
         .collect()
 }

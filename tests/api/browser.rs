@@ -60,6 +60,7 @@ async fn idp_sso(peers: web::Data<Peers>, req: HttpRequest) -> HttpResponse {
         fiscal_number: format!("TINIT-{GIADA}"),
         sign_response: true,
         wrong_key: None,
+        issuer_format: true,
     };
     let ok = STANDARD.encode(spec.build(&peers.idp));
     let cancelled = STANDARD.encode(format!(

@@ -12,6 +12,7 @@ mod browser;
 mod browser_support;
 mod cie_interop;
 mod cie_login;
+mod cie_saml;
 mod cie_support;
 mod cli;
 mod cli_first_hour;

@@ -181,6 +181,8 @@ pub struct ResponseSpec {
     pub sign_response: bool,
     /// `Some` signs the assertion with that key instead of the IdP's.
     pub wrong_key: Option<(String, String)>,
+    /// Whether the Issuers carry `Format` (the CIE IdP's do not).
+    pub issuer_format: bool,
 }
 
 impl ResponseSpec {
@@ -198,14 +200,23 @@ impl ResponseSpec {
             fiscal_number: "TINIT-GDASDV00A01H501J".into(),
             sign_response: true,
             wrong_key: None,
+            issuer_format: true,
+        }
+    }
+
+    fn format_attribute(&self) -> &'static str {
+        if self.issuer_format {
+            r#" Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity""#
+        } else {
+            ""
         }
     }
 
     pub fn assertion_xml(&self) -> String {
-        let entity = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity";
+        let format = self.format_attribute();
         format!(
             r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="{aid}" Version="2.0" IssueInstant="{now}">
-<saml:Issuer Format="{entity}">{issuer}</saml:Issuer>
+<saml:Issuer{format}>{issuer}</saml:Issuer>
 <saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient" NameQualifier="{issuer}">_transient-{aid}</saml:NameID>
 <saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData InResponseTo="{rid}" NotOnOrAfter="{noa}" Recipient="{acs}"/></saml:SubjectConfirmation></saml:Subject>
 <saml:Conditions NotBefore="{now}" NotOnOrAfter="{noa}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions>
@@ -242,12 +253,13 @@ impl ResponseSpec {
     /// The Response XML around `assertion` (already signed, or not).
     pub fn response_around(&self, assertion: &str, idp: &FakeIdp) -> String {
         let xml = format!(
-            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r{aid}" Version="2.0" IssueInstant="{now}" Destination="{acs}" InResponseTo="{rid}"><saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>{assertion}</samlp:Response>"#,
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r{aid}" Version="2.0" IssueInstant="{now}" Destination="{acs}" InResponseTo="{rid}"><saml:Issuer{format}>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>{assertion}</samlp:Response>"#,
             aid = self.assertion_id,
             now = time::format(self.now),
             acs = self.acs_url,
             rid = self.request_id,
             issuer = self.issuer,
+            format = self.format_attribute(),
         );
         if self.sign_response {
             dsig::sign_enveloped(&xml, &idp.key).unwrap()
@@ -269,8 +281,24 @@ pub async fn post_response(
     xml: &str,
     relay_state: &str,
 ) -> reqwest::Response {
+    post_response_to(
+        browser,
+        &format!("{}/spid/acs", live.base),
+        xml,
+        relay_state,
+    )
+    .await
+}
+
+/// POSTs a Response to the ACS at `acs`.
+pub async fn post_response_to(
+    browser: &reqwest::Client,
+    acs: &str,
+    xml: &str,
+    relay_state: &str,
+) -> reqwest::Response {
     browser
-        .post(format!("{}/spid/acs", live.base))
+        .post(acs)
         .form(&[
             ("SAMLResponse", STANDARD.encode(xml.as_bytes())),
             ("RelayState", relay_state.to_owned()),

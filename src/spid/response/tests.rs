@@ -270,6 +270,7 @@ fn validate_with<'a>(
         sp_entity_id: SP,
         requested_level: Level::SpidL2,
         comparison: Comparison::Minimum,
+        assertion_issuer_format_required: true,
         required_attributes: required,
         now: t0 + Duration::seconds(3),
         skew: Duration::seconds(60),
@@ -295,6 +296,27 @@ fn encode(xml: &str) -> String {
 }
 
 // ---- accepted -------------------------------------------------------------------------
+
+/// The CIE profile: the CIE IdP's Assertion Issuer has no `Format` (cases 70 and 71 do not
+/// apply to it); a Format other than entity is still refused (case 72), and SPID still
+/// requires it.
+#[test]
+fn cie_profile_accepts_an_assertion_issuer_without_format() -> TestResult {
+    let cie = |e: &mut Expected<'_>| e.assertion_issuer_format_required = false;
+    let mut fixture = Fixture::base();
+    fixture.assertion_issuer = format!(r#"<saml:Issuer>{IDP}</saml:Issuer>"#);
+    let login = validate_with(&fixture.encoded()?, cie)??;
+    assert_eq!(login.codice_fiscale, "GDASDV00A01H501J");
+    assert_eq!(refused_with(&fixture)?, "missing");
+    fixture.assertion_issuer = format!(
+        r#"<saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:diversodaentity">{IDP}</saml:Issuer>"#
+    );
+    let refused = validate_with(&fixture.encoded()?, cie)?
+        .err()
+        .map(|e| e.code());
+    assert_eq!(refused, Some("issuer_format"));
+    Ok(())
+}
 
 #[test]
 fn case_01_correct_response_maps_the_person() -> TestResult {
@@ -1439,6 +1461,7 @@ fn spid_sp_test_generated_responses() -> TestResult {
                 sp_entity_id: SP,
                 requested_level: Level::SpidL2,
                 comparison: Comparison::Minimum,
+                assertion_issuer_format_required: true,
                 required_attributes: &["fiscalNumber"],
                 now,
                 skew: Duration::seconds(60),

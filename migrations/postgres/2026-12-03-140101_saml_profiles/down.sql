@@ -1,0 +1,1 @@
+ALTER TABLE spid_idp_metadata DROP COLUMN profile;
