@@ -318,15 +318,15 @@ fn due(row: &Row, policy: &PinConfig) -> Option<Due> {
 }
 
 /// Applies a due lock or block, unless a parallel attempt already did. Returns what this
-/// call applied.
+/// call applied and the audit record to append for it: the caller appends it as the last
+/// write of its transaction (the lock order of [`crate::audit`]).
 fn apply_due(
     conn: &mut DbConn,
-    key: &AuditKey,
     cf: &CodiceFiscale,
     row: &Row,
     policy: &PinConfig,
     now: DateTime<Utc>,
-) -> Result<Option<Lockout>, DbError> {
+) -> Result<Option<(Lockout, Event)>, DbError> {
     let at = naive(now);
     match due(row, policy) {
         None => Ok(None),
@@ -338,16 +338,11 @@ fn apply_due(
             if applied == 0 {
                 return Ok(None);
             }
-            audit::append(
-                conn,
-                key,
-                now,
-                Event::new(Party::system(), ACTION_BLOCKED, Outcome::Success)
-                    .on_behalf_of(Party::person(cf))
-                    .detail(json!({ "failures": row.failures })),
-            )?;
+            let event = Event::new(Party::system(), ACTION_BLOCKED, Outcome::Success)
+                .on_behalf_of(Party::person(cf))
+                .detail(json!({ "failures": row.failures }));
             tracing::warn!(cf = %cf.masked(), failures = row.failures, "PIN blocked");
-            Ok(Some(Lockout::Blocked))
+            Ok(Some((Lockout::Blocked, event)))
         }
         Some(Due::Lock) => {
             let until = plus(at, lock_duration(policy, row.locks));
@@ -365,20 +360,15 @@ fn apply_due(
                 return Ok(None);
             }
             let until = until.and_utc();
-            audit::append(
-                conn,
-                key,
-                now,
-                Event::new(Party::system(), ACTION_LOCKED, Outcome::Success)
-                    .on_behalf_of(Party::person(cf))
-                    .detail(json!({
-                        "failures": row.failures,
-                        "locks": locks,
-                        "until": until.to_rfc3339(),
-                    })),
-            )?;
+            let event = Event::new(Party::system(), ACTION_LOCKED, Outcome::Success)
+                .on_behalf_of(Party::person(cf))
+                .detail(json!({
+                    "failures": row.failures,
+                    "locks": locks,
+                    "until": until.to_rfc3339(),
+                }));
             tracing::info!(cf = %cf.masked(), failures = row.failures, locks, %until, "PIN locked");
-            Ok(Some(Lockout::Locked { until }))
+            Ok(Some((Lockout::Locked { until }, event)))
         }
     }
 }
@@ -418,8 +408,9 @@ fn reserve(
     now: DateTime<Utc>,
 ) -> Result<Reservation, DbError> {
     let at = naive(now);
-    conn.write_transaction(|conn| {
+    conn.write_transaction_retrying(|conn| {
         let mut refusal = None;
+        let mut applied = None;
         for _ in 0..RESERVE_TRIES {
             let Some(row) = read(conn, cf.as_str())? else {
                 return Ok(Reservation::Missing);
@@ -432,10 +423,13 @@ fn reserve(
                 // Every allowed attempt is taken; the lock or block falls when they settle,
                 // or now if the attempt that should apply it was abandoned.
                 if row.updated_at <= plus(at, -abandoned_after()) {
-                    match apply_due(conn, key, cf, &row, policy, now)? {
-                        Some(Lockout::Blocked) => refusal = Some(PinLogin::Blocked),
-                        Some(Lockout::Locked { until }) => {
-                            refusal = Some(PinLogin::Locked { until });
+                    match apply_due(conn, cf, &row, policy, now)? {
+                        Some((lockout, event)) => {
+                            refusal = Some(match lockout {
+                                Lockout::Blocked => PinLogin::Blocked,
+                                Lockout::Locked { until } => PinLogin::Locked { until },
+                            });
+                            applied = Some(event);
                         }
                         None => continue,
                     }
@@ -468,6 +462,10 @@ fn reserve(
                 until: plus(at, lock_duration(policy, 0)).and_utc(),
             }
         });
+        // Audit records last: every row write of this transaction is done.
+        if let Some(event) = applied {
+            audit::append(conn, key, now, event)?;
+        }
         audit::append(
             conn,
             key,
@@ -491,7 +489,7 @@ fn settle_success(
     now: DateTime<Utc>,
 ) -> Result<PinLogin, DbError> {
     let at = naive(now);
-    conn.write_transaction(|conn| {
+    conn.write_transaction_retrying(|conn| {
         let reset = diesel::update(pc::table.find(cf.as_str()))
             .filter(pc::pin_hash.eq(&row.pin_hash))
             .filter(pc::blocked_at.is_null())
@@ -559,9 +557,14 @@ fn settle_failure(
     policy: &PinConfig,
     now: DateTime<Utc>,
 ) -> Result<PinLogin, DbError> {
-    conn.write_transaction(|conn| {
+    conn.write_transaction_retrying(|conn| {
         let row = read(conn, cf.as_str())?.filter(|r| r.pin_hash == verified_hash);
         let failures = row.as_ref().map(|r| r.failures);
+        let applied = match &row {
+            Some(row) => apply_due(conn, cf, row, policy, now)?,
+            None => None,
+        };
+        // Audit records last (lock order): the failure, then the lock it brought.
         audit::append(
             conn,
             key,
@@ -572,8 +575,11 @@ fn settle_failure(
                 json!({ "method": "pin", "reason": "wrong_pin", "failures": failures }),
             ),
         )?;
-        let lockout = match &row {
-            Some(row) => apply_due(conn, key, cf, row, policy, now)?,
+        let lockout = match applied {
+            Some((lockout, event)) => {
+                audit::append(conn, key, now, event)?;
+                Some(lockout)
+            }
             None => None,
         };
         Ok(PinLogin::Rejected { lockout })

@@ -19,6 +19,7 @@ mod cns_login;
 mod cns_support;
 mod cns_tsl;
 mod codice_fiscale;
+mod concurrency;
 mod delegation;
 mod errors;
 mod helpers;
