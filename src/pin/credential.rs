@@ -63,6 +63,12 @@ const ACTION_CHANGED: &str = "pin.changed";
 
 /// Reservation attempts before giving up when the row keeps changing under us.
 const RESERVE_TRIES: usize = 4;
+/// While every allowed attempt is taken by attempts still being checked, a new attempt
+/// waits for them to settle (a correct PIN among them clears the count, wrong ones apply the
+/// lock) rather than answering "locked" before it is: up to this many polls…
+const IN_FLIGHT_POLLS: u32 = 60;
+/// …this far apart.
+const IN_FLIGHT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// Longest single lock (the doubling is capped when blocking is disabled).
 const MAX_LOCK_DAYS: i64 = 365;
 /// A lock or block due but not applied for this long is applied by the next attempt.
@@ -398,6 +404,8 @@ enum Reservation {
     Refused(PinLogin),
     /// One attempt reserved; check the PIN against this row's hash.
     Reserved(Row),
+    /// Every allowed attempt is being checked right now: the answer if they all fail.
+    InFlight(PinLogin),
 }
 
 fn reserve(
@@ -434,12 +442,13 @@ fn reserve(
                         None => continue,
                     }
                 } else {
-                    refusal = Some(match due {
+                    // Nothing written: the caller waits for the attempts in flight.
+                    return Ok(Reservation::InFlight(match due {
                         Due::Block => PinLogin::Blocked,
                         Due::Lock => PinLogin::Locked {
                             until: plus(at, lock_duration(policy, row.locks)).and_utc(),
                         },
-                    });
+                    }));
                 }
                 break;
             }
@@ -603,15 +612,41 @@ pub async fn authenticate(
 ) -> Result<PinLogin, PinError> {
     let pin = rules::normalize(pin);
     let cf = CodiceFiscale::parse(cf_text).ok();
-    let reservation = match &cf {
-        None => Reservation::Missing,
-        Some(cf) => {
-            let (cf, key, policy) = (cf.clone(), audit_key.clone(), policy.clone());
-            db::run(pool, move |conn| reserve(conn, &key, &cf, &policy, now)).await?
+    let mut polls = 0;
+    let reservation = loop {
+        let reservation = match &cf {
+            None => Reservation::Missing,
+            Some(cf) => {
+                let (cf, key, policy) = (cf.clone(), audit_key.clone(), policy.clone());
+                db::run(pool, move |conn| reserve(conn, &key, &cf, &policy, now)).await?
+            }
+        };
+        match (reservation, &cf) {
+            (Reservation::InFlight(_), _) if polls < IN_FLIGHT_POLLS => {
+                polls += 1;
+                actix_web::rt::time::sleep(IN_FLIGHT_POLL).await;
+            }
+            (Reservation::InFlight(answer), Some(cf)) => {
+                // Still in flight after the wait (attempts abandoned mid-check): refuse as if
+                // they had failed, and record it.
+                let event = login_refused(
+                    cf,
+                    Outcome::Denied,
+                    json!({ "method": "pin", "reason": refusal_reason(&answer) }),
+                );
+                let key = audit_key.clone();
+                db::run(pool, move |conn| {
+                    audit::append_alone(conn, &key, now, event)
+                })
+                .await?;
+                break Reservation::Refused(answer);
+            }
+            (other, _) => break other,
         }
     };
     let row = match reservation {
         Reservation::Refused(answer) => return Ok(answer),
+        Reservation::InFlight(answer) => return Ok(answer),
         Reservation::Missing => return reject_unknown(pool, hasher, audit_key, cf, pin, now).await,
         Reservation::Reserved(row) => row,
     };

@@ -329,3 +329,112 @@ async fn parallel_recoveries_issue_one_new_pin() {
     assert_eq!(halves, 2);
     assert_eq!(audit_count(&live.app, "pin.recovered", "success").await, 1);
 }
+
+/// Posts `fields` to `path` of `page`'s form `n` times at once; returns the answers.
+async fn post_at_once(
+    browser: &reqwest::Client,
+    bases: [&str; 2],
+    path: &'static str,
+    page: &str,
+    fields: &[(&'static str, &'static str)],
+    n: usize,
+) -> Vec<(u16, String)> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (browser, base, page) = (browser.clone(), bases[i % 2].to_owned(), page.to_owned());
+        let fields = fields.to_vec();
+        tasks.push(actix_web::rt::spawn(async move {
+            let resp = post_form(&browser, &base, path, &page, &fields).await;
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap())
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+#[actix_web::test]
+async fn ten_posts_of_the_right_pin_on_one_form_never_say_locked() {
+    let (live, other) = two_instances().await;
+    let mario = mario_with_pin(&live.app, PinType::Dispositivo).await;
+    web_frontend(&live.app).await;
+    let browser = browser();
+    let (auth, _) = authorization(&live.base);
+    let (_, page) = open_login_page(&browser, &live.base, &auth).await;
+    let code: &'static str = Box::leak(mario.as_str().to_owned().into_boxed_str());
+    let answers = post_at_once(
+        &browser,
+        [&live.base, &other],
+        "/pin/login",
+        &page,
+        &[("codice_fiscale", code), ("pin", PERSONAL_PIN)],
+        10,
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert!(statuses.iter().all(|s| *s < 500), "{statuses:?}");
+    assert!(
+        answers.iter().all(|(_, b)| !b.contains("bloccato")),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&303), "{statuses:?}");
+    // The rest found the flow already spent by the first: the page says so in Italian.
+    for (status, body) in answers.iter().filter(|a| a.0 != 303) {
+        assert_eq!(*status, 400, "{body}");
+        assert!(body.contains("Pagina di accesso scaduta"), "{body}");
+    }
+    let s = live
+        .app
+        .with_db(move |conn, _, _| credential::status(conn, &mario).unwrap().unwrap())
+        .await;
+    assert_eq!((s.failures, s.locks, s.locked_until), (0, 0, None));
+}
+
+#[actix_web::test]
+async fn ten_posts_of_the_pin_change_form_give_one_change_and_clear_pages() {
+    let (live, other) = two_instances().await;
+    let mario = mario();
+    add_person(&live.app, &mario, "Mario", "Rossi").await;
+    give_pin(&live.app, &mario, INITIAL_PIN, PinType::Dispositivo, true).await;
+    web_frontend(&live.app).await;
+    let browser = browser();
+    let (auth, _) = authorization(&live.base);
+    let (_, page) = open_login_page(&browser, &live.base, &auth).await;
+    let resp = post_form(
+        &browser,
+        &live.base,
+        "/pin/login",
+        &page,
+        &[("codice_fiscale", mario.as_str()), ("pin", INITIAL_PIN)],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let change = resp.text().await.unwrap();
+    assert!(change.contains("Scegli il tuo nuovo PIN"), "{change}");
+    let answers = post_at_once(
+        &browser,
+        [&live.base, &other],
+        "/pin/change",
+        &change,
+        &[("new_pin", "H4K8N2P6"), ("confirm_pin", "H4K8N2P6")],
+        10,
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert!(statuses.iter().all(|s| *s < 500), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    for (status, body) in answers.iter().filter(|a| a.0 != 303) {
+        assert!(
+            (*status == 409 && body.contains("Il PIN è già stato cambiato"))
+                || (*status == 400 && body.contains("Pagina di accesso scaduta")),
+            "{status}: {body}"
+        );
+    }
+}
