@@ -37,7 +37,7 @@
 //! |----------------|-----------|-----------------------------------------------------------|
 //! | append_alone   | 1, 4, 16  | `append_alone`: one record in a write transaction of its own |
 //! | write, append  | 16        | UPDATE of the thread's own row of a bench-made table, then `append` (the app's own order: `import_csv` writes, then appends) |
-//! | append, write  | 16        | `append`, then that UPDATE: the head stays locked across one more statement |
+//! | append, write  | 16        | `append`, then that UPDATE: since `append` queues the record until the transaction's work is done (the lock order of `audit`), the head is locked no longer than in "write, append" |
 //! | 2 appends/tx   | 16        | two `append`s: the head is held twice as long, but one commit serves two records |
 //!
 //! Events look like real ones: actor `Party::operator`, subject `Party::system()` or a person
@@ -48,10 +48,9 @@
 //! included), and how busy the machine's CPUs were (all processes, so PostgreSQL's too:
 //! low figures mean the time goes into waiting — on the lock, on fsync — not computing).
 //!
-//! Nothing is measured on faith: any error stops the benchmark; the sequence numbers the
-//! appends returned must be exactly the next ones of the log, without gap or repeat; and
-//! after each run `audit::verify` walks the whole log, which must be intact and hold exactly
-//! the records appended so far. Its rate (records/s) is reported too.
+//! Nothing is measured on faith: any error stops the benchmark; and after each run
+//! `audit::verify` walks the whole log, which must be intact (no gap, no repeat, every link
+//! and hash right) and hold exactly the records appended so far. Its rate (records/s) is reported too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -243,8 +242,8 @@ fn run_all(
 struct Work {
     /// Per transaction.
     latencies: Vec<Duration>,
-    /// Every sequence number its appends returned.
-    seqs: Vec<i64>,
+    /// Records appended in committed transactions.
+    records: u64,
     error: Option<DbError>,
 }
 
@@ -300,16 +299,7 @@ fn run(
     let transactions = works.iter().map(|w| w.latencies.len() as u64).sum();
     let mut latencies: Vec<Duration> = works.iter().flat_map(|w| w.latencies.clone()).collect();
     latencies.sort_unstable();
-    let mut seqs: Vec<i64> = works.iter().flat_map(|w| w.seqs.clone()).collect();
-    seqs.sort_unstable();
-    let records = seqs.len() as u64;
-    let first = i64::try_from(log_before).expect("log length") + 1;
-    assert!(
-        seqs.iter().copied().eq(first..first + seqs.len() as i64),
-        "{backend} {}: the appends did not return the next {} sequence numbers",
-        workload.name(),
-        records
-    );
+    let records: u64 = works.iter().map(|w| w.records).sum();
 
     let mut conn = pool.get().expect("a connection for verify");
     let started = Instant::now();
@@ -356,33 +346,33 @@ fn work(
         let ev = event(people, thread, n);
         n += 1;
         let t0 = Instant::now();
-        let appended: Result<(i64, Option<i64>), DbError> = match workload {
-            Workload::Alone => audit::append_alone(conn, key, Utc::now(), ev).map(|s| (s, None)),
+        let appended: Result<u64, DbError> = match workload {
+            Workload::Alone => audit::append_alone(conn, key, Utc::now(), ev).map(|()| 1),
             Workload::WriteThenAppend => conn.write_transaction(|c| {
                 c.batch_execute(&bump)?;
-                Ok((audit::append(c, key, Utc::now(), ev)?, None))
+                audit::append(c, key, Utc::now(), ev)?;
+                Ok(1)
             }),
             Workload::AppendThenWrite => conn.write_transaction(|c| {
-                let seq = audit::append(c, key, Utc::now(), ev)?;
+                audit::append(c, key, Utc::now(), ev)?;
                 c.batch_execute(&bump)?;
-                Ok((seq, None))
+                Ok(1)
             }),
             Workload::TwoAppends => {
                 let second = event(people, thread, n);
                 n += 1;
                 conn.write_transaction(|c| {
-                    let a = audit::append(c, key, Utc::now(), ev)?;
-                    let b = audit::append(c, key, Utc::now(), second)?;
-                    Ok((a, Some(b)))
+                    audit::append(c, key, Utc::now(), ev)?;
+                    audit::append(c, key, Utc::now(), second)?;
+                    Ok(2)
                 })
             }
         };
         let latency = t0.elapsed();
         match appended {
-            Ok((a, b)) => {
+            Ok(records) => {
                 out.latencies.push(latency);
-                out.seqs.push(a);
-                out.seqs.extend(b);
+                out.records += records;
             }
             Err(e) => {
                 out.error = Some(e);

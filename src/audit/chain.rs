@@ -62,10 +62,21 @@ pub enum Broken {
         "the log ends at record #{last} but its head says #{head}: records were removed from the end or the head was changed"
     )]
     HeadMismatch { last: i64, head: i64 },
+    #[error(
+        "record #{seq} lies outside 1..{head}, the numbers the log has given out: it was forged"
+    )]
+    Forged { seq: i64, head: i64 },
 }
 
 /// Walks the whole chain in order, a page at a time (memory stays flat however long the log).
 pub fn verify(conn: &mut DbConn, key: &AuditKey) -> Result<Result<Verified, Broken>, DbError> {
+    // Rows numbered below 1 were never appended by procura (the walk starts at 1).
+    let below: Option<i64> = audit_log::table
+        .filter(audit_log::seq.lt(1_i64))
+        .order(audit_log::seq.asc())
+        .select(audit_log::seq)
+        .first(conn)
+        .optional()?;
     let mut expected_seq = 1_i64;
     let mut prev = GENESIS.to_owned();
     loop {
@@ -102,6 +113,13 @@ pub fn verify(conn: &mut DbConn, key: &AuditKey) -> Result<Result<Verified, Brok
         .find(1_i64)
         .select((audit_head::last_seq, audit_head::last_hash))
         .first(conn)?;
+    // Rows past the head, or below 1, lie outside the numbers the log gave out.
+    if let Some(seq) = below.or((last > head_seq).then_some(head_seq + 1)) {
+        return Ok(Err(Broken::Forged {
+            seq,
+            head: head_seq,
+        }));
+    }
     if head_seq != last || head_hash != prev {
         return Ok(Err(Broken::HeadMismatch {
             last,

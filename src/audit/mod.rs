@@ -7,6 +7,18 @@
 //!
 //! What the chain cannot show on its own: the tail cut off *and* `audit_head` rewound to
 //! match. `verify` prints the head hash so it can be kept outside the database as an anchor.
+//!
+//! # Lock order
+//!
+//! Every audited transaction updates the single `audit_head` row, so it is the one lock all
+//! of them share. The rule: **`audit_head` is locked last**, after every other row write of
+//! the transaction. [`append`] enforces it: inside a `DbConn::write_transaction` it only
+//! queues the record ([`crate::db::at_end`]) and the records are written, in the order they
+//! were appended, once the transaction's own work has succeeded, just before the commit. A
+//! transaction holding `audit_head` therefore never waits for another row lock, and no
+//! two transactions can wait on each other through it (on PostgreSQL: no `deadlock
+//! detected`; SQLite's `BEGIN IMMEDIATE` serialises writers anyway). Code must not read
+//! `audit_head` or `audit_log` inside a transaction and expect its own appends to be there.
 
 mod chain;
 mod key;
@@ -15,7 +27,7 @@ pub use chain::{Broken, Verified, verify};
 pub use key::{AuditKey, AuditKeyError};
 
 use crate::db::schema::{audit_head, audit_log};
-use crate::db::{DbConn, DbError};
+use crate::db::{self, DbConn, DbError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use std::fmt;
@@ -153,14 +165,29 @@ impl fmt::Debug for Record {
 }
 
 /// Appends `event`. Call it inside the `DbConn::write_transaction` of the action it records:
-/// the first statement locks `audit_head`, so concurrent appenders queue up and the chain
-/// stays linear (on SQLite the transaction must be IMMEDIATE, which `write_transaction` is).
+/// the record is then written as the last work of that transaction (see the lock order
+/// above), and exists exactly when the transaction commits. Outside a write transaction it
+/// is written at once.
 pub fn append(
     conn: &mut DbConn,
     key: &AuditKey,
     now: DateTime<Utc>,
     event: Event,
-) -> Result<i64, DbError> {
+) -> Result<(), DbError> {
+    let key = key.clone();
+    db::at_end(conn, move |c| write_record(c, &key, now, event).map(|_| ()))?;
+    Ok(())
+}
+
+/// Writes the record: the first statement locks `audit_head`, so concurrent appenders queue
+/// up and the chain stays linear (on SQLite the transaction must be IMMEDIATE, which
+/// `write_transaction` is). Returns its `seq`.
+fn write_record(
+    conn: &mut DbConn,
+    key: &AuditKey,
+    now: DateTime<Utc>,
+    event: Event,
+) -> QueryResult<i64> {
     diesel::update(audit_head::table.find(1_i64))
         .set(audit_head::last_seq.eq(audit_head::last_seq + 1))
         .execute(conn)?;
@@ -197,7 +224,7 @@ pub fn append_alone(
     key: &AuditKey,
     now: DateTime<Utc>,
     event: Event,
-) -> Result<i64, DbError> {
+) -> Result<(), DbError> {
     conn.write_transaction(|c| append(c, key, now, event))
 }
 

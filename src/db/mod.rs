@@ -5,10 +5,12 @@
 //! two (connection set-up, `BEGIN IMMEDIATE`, upserts, bulk loads) lives here.
 
 pub mod bulk;
+mod end_writes;
 pub mod migrate;
 pub mod schema;
 mod url;
 
+pub use self::end_writes::at_end;
 pub use self::url::{Backend, DatabaseUrl, UrlError};
 
 use crate::config::DatabaseConfig;
@@ -25,6 +27,35 @@ pub enum DbConn {
 
 pub type Pool = r2d2::Pool<Manager>;
 pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// How many times [`DbConn::write_transaction_retrying`] tries in all.
+pub const TRANSIENT_TRIES: u64 = 4;
+
+/// An error that may not happen again if the same transaction is tried again.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for diesel::result::Error {
+    fn is_transient(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+            Error::DatabaseError(_, info) => {
+                let m = info.message();
+                // PostgreSQL 40P01 (diesel has no kind for it); SQLite SQLITE_BUSY.
+                m.starts_with("deadlock detected") || m.contains("database is locked")
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Transient for DbError {
+    fn is_transient(&self) -> bool {
+        matches!(self, DbError::Query(e) if e.is_transient())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -57,6 +88,9 @@ impl DbConn {
     /// A read-write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write
     /// lock up front: a deferred transaction that reads and then writes can fail with
     /// SQLITE_BUSY when another writer got there in between, and busy_timeout cannot help.
+    ///
+    /// Writes handed to [`at_end`] during `f` run after `f` succeeded, just before the commit
+    /// (this is how audit records come last; see [`crate::audit`] for the lock order).
     pub fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E>,
@@ -70,7 +104,12 @@ impl DbConn {
                 <Self as Connection>::TransactionManager::begin_transaction(self)?
             }
         }
-        match f(self) {
+        let scope = end_writes::Scope::enter(self);
+        let outcome = f(self).and_then(|value| match scope.run(self) {
+            Ok(()) => Ok(value),
+            Err(e) => Err(E::from(e)),
+        });
+        match outcome {
             Ok(value) => {
                 if let Err(e) = <Self as Connection>::TransactionManager::commit_transaction(self) {
                     // Leave the connection usable; the commit error is what the caller sees.
@@ -82,6 +121,28 @@ impl DbConn {
             Err(e) => {
                 <Self as Connection>::TransactionManager::rollback_transaction(self)?;
                 Err(e)
+            }
+        }
+    }
+
+    /// [`write_transaction`](Self::write_transaction), run again (up to `TRANSIENT_TRIES`
+    /// times in all) when it failed for a reason that another try can cure: a PostgreSQL
+    /// serialization failure or deadlock, an SQLite database still locked after
+    /// busy_timeout. `f` must be safe to repeat (each try starts from a rolled-back state).
+    pub fn write_transaction_retrying<T, E, F>(&mut self, mut f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut DbConn) -> Result<T, E>,
+        E: From<diesel::result::Error> + Transient,
+    {
+        let mut tries = 1;
+        loop {
+            match self.write_transaction(&mut f) {
+                Err(e) if e.is_transient() && tries < TRANSIENT_TRIES => {
+                    tracing::warn!(tries, "transient database conflict; trying again");
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10 * tries));
+                }
+                other => return other,
             }
         }
     }

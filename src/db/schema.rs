@@ -208,6 +208,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    pin_issuance_guards (codice_fiscale) {
+        codice_fiscale -> Text,
+        taken_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     pin_requests (id) {
         id -> Text,
         reference -> Text,
@@ -596,6 +603,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     revoked_access_tokens,
     pin_credentials,
+    pin_issuance_guards,
     outbox_messages,
     operators,
     pin_requests,

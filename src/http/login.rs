@@ -369,6 +369,14 @@ pub async fn pin_change(
             )
             .await
         }
+        // A parallel post of this form (a double click) changed the PIN first.
+        Err(PinError::NoCredential) => pages::error_page(
+            &state,
+            StatusCode::CONFLICT,
+            "PIN già cambiato",
+            "Il PIN è già stato cambiato da un altro invio di questo modulo (per esempio un \
+             doppio clic). Torna al servizio da cui sei partito e accedi con il nuovo PIN.",
+        ),
         Err(PinError::SameAsCurrent) => {
             render_change(
                 &state,

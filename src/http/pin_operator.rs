@@ -300,12 +300,19 @@ pub async fn queue(
             "`failure` and `channel` are codes such as `address` or `online`.",
         ));
     }
+    // The minimums and maximum openapi.yaml declares.
+    if q.limit.is_some_and(|l| !(1..=200).contains(&l)) || q.offset.is_some_and(|o| o < 0) {
+        return Err(ApiError::new(
+            ProblemKind::InvalidQuery,
+            "`limit` is 1 to 200 and `offset` is 0 or more.",
+        ));
+    }
     let filter = QueueFilter {
         failure: q.failure,
         channel: q.channel,
         include_not_due: q.include_not_due,
-        limit: q.limit.unwrap_or(50).clamp(1, 200),
-        offset: q.offset.unwrap_or(0).max(0),
+        limit: q.limit.unwrap_or(50),
+        offset: q.offset.unwrap_or(0),
     };
     let now = state.clock.now();
     let items = db::run(&state.db, move |c| issuance::queue(c, &filter, now)).await?;

@@ -63,6 +63,12 @@ const ACTION_CHANGED: &str = "pin.changed";
 
 /// Reservation attempts before giving up when the row keeps changing under us.
 const RESERVE_TRIES: usize = 4;
+/// While every allowed attempt is taken by attempts still being checked, a new attempt
+/// waits for them to settle (a correct PIN among them clears the count, wrong ones apply the
+/// lock) rather than answering "locked" before it is: up to this many polls…
+const IN_FLIGHT_POLLS: u32 = 60;
+/// …this far apart.
+const IN_FLIGHT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// Longest single lock (the doubling is capped when blocking is disabled).
 const MAX_LOCK_DAYS: i64 = 365;
 /// A lock or block due but not applied for this long is applied by the next attempt.
@@ -318,15 +324,15 @@ fn due(row: &Row, policy: &PinConfig) -> Option<Due> {
 }
 
 /// Applies a due lock or block, unless a parallel attempt already did. Returns what this
-/// call applied.
+/// call applied and the audit record to append for it: the caller appends it as the last
+/// write of its transaction (the lock order of [`crate::audit`]).
 fn apply_due(
     conn: &mut DbConn,
-    key: &AuditKey,
     cf: &CodiceFiscale,
     row: &Row,
     policy: &PinConfig,
     now: DateTime<Utc>,
-) -> Result<Option<Lockout>, DbError> {
+) -> Result<Option<(Lockout, Event)>, DbError> {
     let at = naive(now);
     match due(row, policy) {
         None => Ok(None),
@@ -338,16 +344,11 @@ fn apply_due(
             if applied == 0 {
                 return Ok(None);
             }
-            audit::append(
-                conn,
-                key,
-                now,
-                Event::new(Party::system(), ACTION_BLOCKED, Outcome::Success)
-                    .on_behalf_of(Party::person(cf))
-                    .detail(json!({ "failures": row.failures })),
-            )?;
+            let event = Event::new(Party::system(), ACTION_BLOCKED, Outcome::Success)
+                .on_behalf_of(Party::person(cf))
+                .detail(json!({ "failures": row.failures }));
             tracing::warn!(cf = %cf.masked(), failures = row.failures, "PIN blocked");
-            Ok(Some(Lockout::Blocked))
+            Ok(Some((Lockout::Blocked, event)))
         }
         Some(Due::Lock) => {
             let until = plus(at, lock_duration(policy, row.locks));
@@ -365,20 +366,15 @@ fn apply_due(
                 return Ok(None);
             }
             let until = until.and_utc();
-            audit::append(
-                conn,
-                key,
-                now,
-                Event::new(Party::system(), ACTION_LOCKED, Outcome::Success)
-                    .on_behalf_of(Party::person(cf))
-                    .detail(json!({
-                        "failures": row.failures,
-                        "locks": locks,
-                        "until": until.to_rfc3339(),
-                    })),
-            )?;
+            let event = Event::new(Party::system(), ACTION_LOCKED, Outcome::Success)
+                .on_behalf_of(Party::person(cf))
+                .detail(json!({
+                    "failures": row.failures,
+                    "locks": locks,
+                    "until": until.to_rfc3339(),
+                }));
             tracing::info!(cf = %cf.masked(), failures = row.failures, locks, %until, "PIN locked");
-            Ok(Some(Lockout::Locked { until }))
+            Ok(Some((Lockout::Locked { until }, event)))
         }
     }
 }
@@ -408,6 +404,8 @@ enum Reservation {
     Refused(PinLogin),
     /// One attempt reserved; check the PIN against this row's hash.
     Reserved(Row),
+    /// Every allowed attempt is being checked right now: the answer if they all fail.
+    InFlight(PinLogin),
 }
 
 fn reserve(
@@ -418,8 +416,9 @@ fn reserve(
     now: DateTime<Utc>,
 ) -> Result<Reservation, DbError> {
     let at = naive(now);
-    conn.write_transaction(|conn| {
+    conn.write_transaction_retrying(|conn| {
         let mut refusal = None;
+        let mut applied = None;
         for _ in 0..RESERVE_TRIES {
             let Some(row) = read(conn, cf.as_str())? else {
                 return Ok(Reservation::Missing);
@@ -432,20 +431,24 @@ fn reserve(
                 // Every allowed attempt is taken; the lock or block falls when they settle,
                 // or now if the attempt that should apply it was abandoned.
                 if row.updated_at <= plus(at, -abandoned_after()) {
-                    match apply_due(conn, key, cf, &row, policy, now)? {
-                        Some(Lockout::Blocked) => refusal = Some(PinLogin::Blocked),
-                        Some(Lockout::Locked { until }) => {
-                            refusal = Some(PinLogin::Locked { until });
+                    match apply_due(conn, cf, &row, policy, now)? {
+                        Some((lockout, event)) => {
+                            refusal = Some(match lockout {
+                                Lockout::Blocked => PinLogin::Blocked,
+                                Lockout::Locked { until } => PinLogin::Locked { until },
+                            });
+                            applied = Some(event);
                         }
                         None => continue,
                     }
                 } else {
-                    refusal = Some(match due {
+                    // Nothing written: the caller waits for the attempts in flight.
+                    return Ok(Reservation::InFlight(match due {
                         Due::Block => PinLogin::Blocked,
                         Due::Lock => PinLogin::Locked {
                             until: plus(at, lock_duration(policy, row.locks)).and_utc(),
                         },
-                    });
+                    }));
                 }
                 break;
             }
@@ -468,6 +471,10 @@ fn reserve(
                 until: plus(at, lock_duration(policy, 0)).and_utc(),
             }
         });
+        // Audit records last: every row write of this transaction is done.
+        if let Some(event) = applied {
+            audit::append(conn, key, now, event)?;
+        }
         audit::append(
             conn,
             key,
@@ -491,7 +498,7 @@ fn settle_success(
     now: DateTime<Utc>,
 ) -> Result<PinLogin, DbError> {
     let at = naive(now);
-    conn.write_transaction(|conn| {
+    conn.write_transaction_retrying(|conn| {
         let reset = diesel::update(pc::table.find(cf.as_str()))
             .filter(pc::pin_hash.eq(&row.pin_hash))
             .filter(pc::blocked_at.is_null())
@@ -559,9 +566,14 @@ fn settle_failure(
     policy: &PinConfig,
     now: DateTime<Utc>,
 ) -> Result<PinLogin, DbError> {
-    conn.write_transaction(|conn| {
+    conn.write_transaction_retrying(|conn| {
         let row = read(conn, cf.as_str())?.filter(|r| r.pin_hash == verified_hash);
         let failures = row.as_ref().map(|r| r.failures);
+        let applied = match &row {
+            Some(row) => apply_due(conn, cf, row, policy, now)?,
+            None => None,
+        };
+        // Audit records last (lock order): the failure, then the lock it brought.
         audit::append(
             conn,
             key,
@@ -572,8 +584,11 @@ fn settle_failure(
                 json!({ "method": "pin", "reason": "wrong_pin", "failures": failures }),
             ),
         )?;
-        let lockout = match &row {
-            Some(row) => apply_due(conn, key, cf, row, policy, now)?,
+        let lockout = match applied {
+            Some((lockout, event)) => {
+                audit::append(conn, key, now, event)?;
+                Some(lockout)
+            }
             None => None,
         };
         Ok(PinLogin::Rejected { lockout })
@@ -597,15 +612,41 @@ pub async fn authenticate(
 ) -> Result<PinLogin, PinError> {
     let pin = rules::normalize(pin);
     let cf = CodiceFiscale::parse(cf_text).ok();
-    let reservation = match &cf {
-        None => Reservation::Missing,
-        Some(cf) => {
-            let (cf, key, policy) = (cf.clone(), audit_key.clone(), policy.clone());
-            db::run(pool, move |conn| reserve(conn, &key, &cf, &policy, now)).await?
+    let mut polls = 0;
+    let reservation = loop {
+        let reservation = match &cf {
+            None => Reservation::Missing,
+            Some(cf) => {
+                let (cf, key, policy) = (cf.clone(), audit_key.clone(), policy.clone());
+                db::run(pool, move |conn| reserve(conn, &key, &cf, &policy, now)).await?
+            }
+        };
+        match (reservation, &cf) {
+            (Reservation::InFlight(_), _) if polls < IN_FLIGHT_POLLS => {
+                polls += 1;
+                actix_web::rt::time::sleep(IN_FLIGHT_POLL).await;
+            }
+            (Reservation::InFlight(answer), Some(cf)) => {
+                // Still in flight after the wait (attempts abandoned mid-check): refuse as if
+                // they had failed, and record it.
+                let event = login_refused(
+                    cf,
+                    Outcome::Denied,
+                    json!({ "method": "pin", "reason": refusal_reason(&answer) }),
+                );
+                let key = audit_key.clone();
+                db::run(pool, move |conn| {
+                    audit::append_alone(conn, &key, now, event)
+                })
+                .await?;
+                break Reservation::Refused(answer);
+            }
+            (other, _) => break other,
         }
     };
     let row = match reservation {
         Reservation::Refused(answer) => return Ok(answer),
+        Reservation::InFlight(answer) => return Ok(answer),
         Reservation::Missing => return reject_unknown(pool, hasher, audit_key, cf, pin, now).await,
         Reservation::Reserved(row) => row,
     };

@@ -20,6 +20,7 @@
 use super::address_check::{self, CheckFailure, Declared};
 use super::credential::{self, StoredCredential};
 use super::documents::{CheckedDocument, DocumentKind};
+use super::guard;
 use super::halves::IssuedPin;
 use super::policy::{self, Facts, Refusal};
 use super::request::{self, PinRequest, RequestChannel, RequestData, RequestStatus, RequesterData};
@@ -207,6 +208,7 @@ pub async fn submit(
         let actor2 = actor.clone();
         db::run(&state.db, move |c| {
             c.write_transaction(|c| {
+                guard_without_active_pin(c, &row.codice_fiscale, now)?;
                 insert_request(c, &row)?;
                 audit_submitted(c, &state2, &row, &actor2, &[], now)?;
                 let stored = find_row(c, &row.id)?;
@@ -239,6 +241,7 @@ pub async fn submit(
     let f2 = failures.clone();
     db::run(&state.db, move |c| {
         c.write_transaction(|c| {
+            guard_without_active_pin(c, &queued.row.codice_fiscale, now)?;
             insert_request(c, &queued.with_failures())?;
             audit_submitted(c, &state2, &queued.row, &actor, &f2, now)?;
             let stored = find_row(c, &queued.row.id)?;
@@ -392,6 +395,22 @@ fn insert_request(conn: &mut DbConn, row: &NewRow) -> Result<(), IssuanceError> 
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The first write of an issuance that needs the person without an active PIN: their
+/// issuance guard ([`guard::take`]), then the credential looked at again under it, so that
+/// of parallel issuances only the first gives a PIN.
+fn guard_without_active_pin(
+    conn: &mut DbConn,
+    holder: &str,
+    now: DateTime<Utc>,
+) -> Result<(), IssuanceError> {
+    guard::take(conn, holder, now)?;
+    let holder = CodiceFiscale::parse(holder).map_err(|_| IssuanceError::NotFound)?;
+    if credential::status(conn, &holder)?.is_some_and(|c| c.blocked_at.is_none()) {
+        return Err(IssuanceError::PinAlreadyActive);
+    }
+    Ok(())
 }
 
 fn find_row(conn: &mut DbConn, id: &str) -> Result<PinRequest, IssuanceError> {
@@ -726,6 +745,7 @@ pub async fn record_outcome(
             let first_half = pin.first_half().to_owned();
             db::run(&state.db, move |c| {
                 c.write_transaction(|c| {
+                    guard_without_active_pin(c, &req.codice_fiscale, now)?;
                     let req = held(c, &req.id, &op, now)?;
                     audit_operator(
                         c,
@@ -952,6 +972,9 @@ pub async fn issue_at_desk(
     let person2 = person.clone();
     let pin = db::run(&state.db, move |c| {
         c.write_transaction(|c| {
+            // The desk replaces any PIN the person has (a `dispositivo` after seeing them),
+            // so it only waits for an issuance in flight.
+            guard::take(c, &row.codice_fiscale, now)?;
             let actor = Actor::Operator(op.clone());
             insert_request(c, &row)?;
             let mut archived = Vec::new();

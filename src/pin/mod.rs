@@ -8,6 +8,7 @@ pub mod address_check;
 pub mod credential;
 pub mod documents;
 pub mod envelope;
+pub mod guard;
 pub mod halves;
 pub mod issuance;
 pub mod phone;

@@ -110,8 +110,18 @@ pub async fn recover(
     let hash = state.hasher.hash(pin.whole().to_owned()).await?;
     let recovery_id = crate::oauth::token_hash::new_id()?;
     let (state2, code) = (state.clone(), cf.clone());
-    db::run(&state.db, move |c| {
+    let outcome = db::run(&state.db, move |c| {
         c.write_transaction(|c| {
+            // One issuance per person in flight: a parallel recovery that got here first has
+            // stored an initial PIN not used yet, which this one must not replace.
+            super::guard::take(c, code.as_str(), now)?;
+            match credential::status(c, &code)? {
+                Some(now_on_file) if now_on_file.initial && now_on_file.last_used_at.is_none() => {
+                    return Ok(Recovery::NeverUsed);
+                }
+                Some(_) => {}
+                None => return Ok(Recovery::ContactsDoNotMatch),
+            }
             let person = registry::find(c, code.as_str())?;
             let given_name = person.map(|p| p.given_name).unwrap_or_default();
             credential::store_credential(
@@ -156,12 +166,14 @@ pub async fn recover(
                     "channels": [first.0.as_str(), second.0.as_str()],
                 })),
             )?;
-            Ok::<_, IssuanceError>(())
+            Ok::<_, IssuanceError>(Recovery::Sent)
         })
     })
     .await?;
-    tracing::info!(cf = %cf.masked(), "PIN recovered: new halves queued");
-    Ok(Recovery::Sent)
+    if outcome == Recovery::Sent {
+        tracing::info!(cf = %cf.masked(), "PIN recovered: new halves queued");
+    }
+    Ok(outcome)
 }
 
 /// Who revokes a PIN.

@@ -49,9 +49,14 @@ async fn tamper(app: &TestApp, statements: &'static [&'static str]) {
     blocking(move || {
         let disable = match &*conn {
             DbConn::Sqlite(_) => {
-                "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;"
+                "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; \
+                 DROP TRIGGER audit_log_seq_positive;"
             }
-            DbConn::Postgres(_) => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change;",
+            DbConn::Postgres(_) => {
+                "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change; \
+                 ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate; \
+                 ALTER TABLE audit_log DROP CONSTRAINT audit_log_seq_positive;"
+            }
         };
         diesel::connection::SimpleConnection::batch_execute(&mut *conn, disable).unwrap();
         for sql in statements {
@@ -248,4 +253,60 @@ async fn the_verify_command_prints_the_count_or_names_the_broken_record() {
     let (ok, text) = verify_cli(&app).await;
     assert!(!ok, "{text}");
     assert!(text.contains("record #2 has been altered"), "{text}");
+}
+
+#[actix_web::test]
+async fn a_record_numbered_below_one_is_refused_and_if_forged_reported() {
+    let app = TestApp::spawn().await;
+    seed(&app, 3).await;
+    const FORGED: &str = "INSERT INTO audit_log (seq, occurred_at, actor, action, outcome, \
+        prev_hash, hash) VALUES ({seq}, '2026-11-22 10:00:00', 'cli:root', 'x', 'success', 'p', 'h')";
+    let mut conn = app.conn();
+    blocking(move || {
+        for seq in ["0", "-1"] {
+            let refused = diesel::sql_query(FORGED.replace("{seq}", seq)).execute(&mut conn);
+            assert!(refused.is_err(), "seq {seq} accepted");
+        }
+    })
+    .await;
+    assert_eq!(verify(&app).await.unwrap().count, 3);
+    // With the rule dropped by someone with database access, verify still sees the row.
+    tamper(&app, &[]).await;
+    let mut conn = app.conn();
+    blocking(move || {
+        diesel::sql_query(FORGED.replace("{seq}", "-5"))
+            .execute(&mut conn)
+            .unwrap();
+    })
+    .await;
+    assert_eq!(verify(&app).await, Err(Broken::Forged { seq: -5, head: 3 }));
+}
+
+#[actix_web::test]
+async fn records_past_a_rewound_head_are_reported_as_forged() {
+    let app = TestApp::spawn().await;
+    seed(&app, 4).await;
+    tamper(&app, &["UPDATE audit_head SET last_seq = 3"]).await;
+    assert_eq!(verify(&app).await, Err(Broken::Forged { seq: 4, head: 3 }));
+}
+
+#[actix_web::test]
+async fn postgres_refuses_truncate() {
+    let app = TestApp::spawn().await;
+    seed(&app, 2).await;
+    let mut conn = app.conn();
+    let postgres = matches!(&*conn, DbConn::Postgres(_));
+    if !postgres {
+        return; // SQLite has no TRUNCATE; DELETE is refused (see above).
+    }
+    blocking(move || {
+        for table in ["audit_log", "audit_head"] {
+            let e = diesel::sql_query(format!("TRUNCATE {table}"))
+                .execute(&mut conn)
+                .unwrap_err();
+            assert!(e.to_string().contains("TRUNCATE refused"), "{e}");
+        }
+    })
+    .await;
+    assert_eq!(verify(&app).await.unwrap().count, 2);
 }

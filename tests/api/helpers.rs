@@ -108,6 +108,17 @@ impl TestApp {
         }
     }
 
+    /// Another instance of the service on the same database: its own pool and in-memory
+    /// state, the same configuration and clock (as a second `serve` behind a balancer).
+    pub async fn another_instance(&self) -> AppState {
+        let cfg = self.config.clone();
+        let clock: Arc<dyn procura::clock::Clock> = self.clock.clone();
+        actix_web::rt::task::spawn_blocking(move || AppState::init(cfg, clock, Migrations::Apply))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     /// The database URL, for running the `procura` binary against the same database.
     pub fn database_url(&self) -> &str {
         self.config.database.url.expose()

@@ -21,6 +21,7 @@ mod cns_login;
 mod cns_support;
 mod cns_tsl;
 mod codice_fiscale;
+mod concurrency;
 mod delegation;
 mod demo;
 mod errors;

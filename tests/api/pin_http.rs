@@ -243,6 +243,14 @@ async fn online_fail_is_queued_then_claimed_validated_by_the_contact_centre_and_
         s.get("/v1/operator/pin/queue?failure=%25", &anna).await.0,
         400
     );
+    // The minimums openapi.yaml declares are enforced, not quietly clamped.
+    for query in ["offset=-1", "limit=0", "limit=201"] {
+        let (status, p) = s
+            .get(&format!("/v1/operator/pin/queue?{query}"), &anna)
+            .await;
+        assert_eq!(status, 400, "{query}: {p}");
+        assert_eq!(p["type"], "https://procura.inps.it/problems/invalid-query");
+    }
 
     // Anna claims it; Bruno cannot, nor record an outcome.
     let claim = format!("/v1/operator/pin/requests/{id}/claim");
