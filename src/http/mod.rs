@@ -16,7 +16,7 @@ mod delegation_operator;
 mod login;
 pub mod metrics;
 mod multipart;
-mod oidc;
+pub(crate) mod oidc;
 mod operators;
 mod ops;
 mod pages;
@@ -91,6 +91,11 @@ routes! {
     "/pin/richiesta/esito" => { GET: crate::web::pin_self::request_result },
     "/pin/recupero" => { GET: crate::web::pin_self::recovery_form, POST: crate::web::pin_self::recovery_submit },
     "/pin/recupero/esito" => { GET: crate::web::pin_self::recovery_result },
+    // Operator console (HTML; login through procura's broker as a confidential client)
+    "/console" => { GET: crate::web::console::home::home },
+    "/console/accesso" => { GET: crate::web::console::login::callback },
+    "/console/esci" => { POST: crate::web::console::login::logout },
+    "/console/uscita" => { GET: crate::web::console::login::logged_out },
     // SPID service provider
     "/spid/metadata" => { GET: spid::metadata },
     "/spid/login" => { GET: spid::login },

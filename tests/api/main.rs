@@ -19,6 +19,8 @@ mod cns_login;
 mod cns_support;
 mod cns_tsl;
 mod codice_fiscale;
+mod console;
+mod console_support;
 mod delegation;
 mod errors;
 mod helpers;
