@@ -96,6 +96,10 @@ routes! {
     "/console/accesso" => { GET: crate::web::console::login::callback },
     "/console/esci" => { POST: crate::web::console::login::logout },
     "/console/uscita" => { GET: crate::web::console::login::logged_out },
+    "/console/contact-center" => { GET: crate::web::console::contact_center::queue },
+    "/console/contact-center/richieste/{id}" => { GET: crate::web::console::contact_center::show },
+    "/console/contact-center/richieste/{id}/prendi" => { POST: crate::web::console::contact_center::claim },
+    "/console/contact-center/richieste/{id}/esito" => { POST: crate::web::console::contact_center::outcome },
     // SPID service provider
     "/spid/metadata" => { GET: spid::metadata },
     "/spid/login" => { GET: spid::login },

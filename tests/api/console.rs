@@ -240,3 +240,144 @@ async fn a_person_who_is_not_an_operator_is_refused_and_a_forged_callback_too() 
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("non corrisponde"));
 }
+
+#[actix_web::test]
+async fn the_contact_centre_claims_then_rejects_or_records_no_answer() {
+    let live = LiveApp::spawn().await;
+    let code = person("RSSMRA80A01H501");
+    operator_with_pin(&live.app, &code, "Carla", "Neri", &["contact_center"]).await;
+    let (anna, bruno) = (person("VRDNNA90A41H501"), person("BRNBRN70A01H501"));
+    add_person(&live.app, &anna, "Anna", "Verdi").await;
+    add_person(&live.app, &bruno, "Bruno", "Galli").await;
+    let anna_id = queued_pin_request(&live, &anna, "Anna", "Verdi").await;
+    live.app.clock.advance(Duration::seconds(1));
+    let bruno_id = queued_pin_request(&live, &bruno, "Bruno", "Galli").await;
+    let b = browser();
+    let queue = console_login(&live, &b, "/console/contact-center", &code).await;
+    assert!(queue.contains("Anna Verdi") && queue.contains("Bruno Galli"));
+    assert!(
+        queue.find("Anna Verdi") < queue.find("Bruno Galli"),
+        "oldest first"
+    );
+    let filtered = b
+        .get(format!(
+            "{}/console/contact-center?motivo=address&canale=online",
+            live.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filtered.status(), 200);
+    let bad = b
+        .get(format!("{}/console/contact-center?motivo=%25", live.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+
+    // Anna's request beside the registry; claimed; a CSRF-less claim is refused first.
+    let at = |id: &str| format!("/console/contact-center/richieste/{id}");
+    let page = b
+        .get(format!("{}{}", live.base, at(&anna_id)))
+        .send()
+        .await
+        .unwrap();
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("Via Milano 3") && page.contains("Via Roma 1") && page.contains("(diverso)")
+    );
+    let forged = b
+        .post(format!("{}{}/prendi", live.base, at(&anna_id)))
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let claimed = post_console(&live, &b, &page, &format!("{}/prendi", at(&anna_id)), &[]).await;
+    assert_eq!(claimed.status(), 303);
+    let page = follow(&b, &live.base, &claimed).await.text().await.unwrap();
+    assert!(page.contains("Presa in carico da te"), "{page}");
+    // A rejection needs a reason.
+    let no_reason = post_console(
+        &live,
+        &b,
+        &page,
+        &format!("{}/esito", at(&anna_id)),
+        &[("outcome", "rejected")],
+    )
+    .await;
+    assert_eq!(no_reason.status(), 422);
+    let rejected = post_console(
+        &live,
+        &b,
+        &page,
+        &format!("{}/esito", at(&anna_id)),
+        &[("outcome", "rejected"), ("reason", "Dati non confermati")],
+    )
+    .await;
+    assert_eq!(rejected.status(), 303);
+    let after = follow(&b, &live.base, &rejected)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(after.contains("rifiutata"));
+
+    // Bruno: no answer; the next call time is shown, and the request leaves the due queue.
+    let page = b
+        .get(format!("{}{}", live.base, at(&bruno_id)))
+        .send()
+        .await
+        .unwrap();
+    let page = page.text().await.unwrap();
+    let claimed = post_console(&live, &b, &page, &format!("{}/prendi", at(&bruno_id)), &[]).await;
+    let page = follow(&b, &live.base, &claimed).await.text().await.unwrap();
+    let none = post_console(
+        &live,
+        &b,
+        &page,
+        &format!("{}/esito", at(&bruno_id)),
+        &[("outcome", "no_answer")],
+    )
+    .await;
+    let after = follow(&b, &live.base, &none).await.text().await.unwrap();
+    assert!(after.contains("Prossima chiamata dalle"), "{after}");
+    let queue = b
+        .get(format!("{}/console/contact-center", live.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(queue.contains("Nessuna richiesta da richiamare"));
+
+    // Reading is audited as the API audits it; an operator without the role is refused.
+    let listed = live
+        .app
+        .with_db(|c, _, _| {
+            use diesel::prelude::*;
+            use procura::db::schema::audit_log;
+            audit_log::table
+                .filter(audit_log::action.eq_any(["pin.queue.listed", "pin.request.viewed"]))
+                .count()
+                .get_result::<i64>(c)
+                .unwrap()
+        })
+        .await;
+    assert!(listed >= 6, "{listed}");
+    let desk = person("GLLGNN70A01H501");
+    operator_with_pin(&live.app, &desk, "Gianni", "Galli", &["sportello"]).await;
+    let other = browser();
+    let back = console_login_redirect(&live, &other, "/console/contact-center", &desk).await;
+    let landed = follow(&other, &live.base, &back).await;
+    let refused = follow(&other, &live.base, &landed).await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Funzione non disponibile")
+    );
+}

@@ -90,3 +90,65 @@ pub async fn console_login(
     assert_eq!(page.status(), 200);
     page.text().await.unwrap()
 }
+
+/// A PIN request for `code` (in the registry as Via Roma 1) that fails the address check and
+/// waits in the contact centre's queue; returns its id.
+pub async fn queued_pin_request(
+    live: &LiveApp,
+    code: &CodiceFiscale,
+    given: &str,
+    family: &str,
+) -> String {
+    let form = serde_json::json!({
+        "codice_fiscale": code.as_str(),
+        "given_name": given,
+        "family_name": family,
+        "birth_date": code.birth_date(chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()).to_string(),
+        "address": "Via Milano 3",
+        "postal_code": "00100",
+        "municipality": "Roma",
+        "province": "RM",
+        "mobile": "333 123 4567",
+        "email": "persona@example.it",
+        "first_half_channel": "sms",
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/pin/requests", live.base))
+        .json(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    let holder = code.as_str().to_owned();
+    live.app
+        .with_db(move |c, _, _| {
+            use diesel::prelude::*;
+            use procura::db::schema::pin_requests;
+            pin_requests::table
+                .filter(pin_requests::codice_fiscale.eq(holder))
+                .select(pin_requests::id)
+                .first::<String>(c)
+                .unwrap()
+        })
+        .await
+}
+
+/// The page's `csrf` field, and a POST of `fields` with it.
+pub async fn post_console(
+    live: &LiveApp,
+    b: &reqwest::Client,
+    page: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let csrf = input_value(page, "csrf");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    b.post(format!("{}{path}", live.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}

@@ -20,6 +20,7 @@ mod cns_support;
 mod cns_tsl;
 mod codice_fiscale;
 mod console;
+mod console_browser;
 mod console_support;
 mod delegation;
 mod errors;

@@ -18,6 +18,7 @@
 //! - **Actions** call the same domain functions as `/v1/operator/*`, with the operator as the
 //!   audit actor; reading a person's data is audited as the API audits it.
 
+pub mod contact_center;
 pub mod guard;
 pub mod home;
 pub mod login;
@@ -30,7 +31,7 @@ use actix_web::http::StatusCode;
 use askama::Template;
 
 /// The sections built so far (the navigation shows only these).
-pub const SECTIONS_BUILT: &[&str] = &[];
+pub const SECTIONS_BUILT: &[&str] = &[contact_center::PATH];
 
 /// The console's content security policy: no script, styles and fonts from procura, forms
 /// posted to procura only.
@@ -121,4 +122,40 @@ pub fn unavailable(state: &AppState, cause: &dyn std::fmt::Display, what: &str) 
         &["La console non riesce a completare l'operazione ora. Riprova tra qualche minuto."],
         vec![Link::new("/console", "Torna alla console")],
     )
+}
+
+/// A time as operators read it: Europe/Rome (`booking.default_time_zone`), `dd/mm/yyyy HH:MM`.
+pub fn time_text(state: &AppState, t: chrono::DateTime<chrono::Utc>) -> String {
+    let tz: chrono_tz::Tz = state
+        .config
+        .booking
+        .default_time_zone
+        .parse()
+        .unwrap_or(chrono_tz::Europe::Rome);
+    t.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()
+}
+
+/// Records that an operator read personal data, as the operator API records it (same
+/// actions): actor the operator, on behalf of the person when there is one.
+pub async fn audit_read(
+    state: &AppState,
+    desk: &guard::Desk,
+    action: &'static str,
+    subject: Option<String>,
+    detail: serde_json::Value,
+) -> Result<(), crate::db::DbError> {
+    use crate::audit::{self, Event, Outcome, Party};
+    let acting = desk.acting();
+    let (key, now) = (state.audit_key.clone(), state.clock.now());
+    crate::db::run(&state.db, move |c| {
+        let mut event = Event::new(acting.actor, action, Outcome::Success).detail(detail);
+        if let Some(cf) = subject.and_then(|s| crate::person::CodiceFiscale::parse(&s).ok()) {
+            event = event.on_behalf_of(Party::person(&cf));
+        }
+        if let Some(id) = acting.request_id {
+            event = event.request_id(id);
+        }
+        audit::append_alone(c, &key, now, event).map(|_| ())
+    })
+    .await
 }
