@@ -15,7 +15,7 @@ mod delegation;
 mod delegation_operator;
 mod login;
 pub mod metrics;
-mod multipart;
+pub(crate) mod multipart;
 pub(crate) mod oidc;
 mod operators;
 mod ops;
@@ -100,6 +100,8 @@ routes! {
     "/console/contact-center/richieste/{id}" => { GET: crate::web::console::contact_center::show },
     "/console/contact-center/richieste/{id}/prendi" => { POST: crate::web::console::contact_center::claim },
     "/console/contact-center/richieste/{id}/esito" => { POST: crate::web::console::contact_center::outcome },
+    "/console/sportello" => { GET: crate::web::console::desk::show },
+    "/console/sportello/pin" => { POST: crate::web::console::desk::issue },
     // SPID service provider
     "/spid/metadata" => { GET: spid::metadata },
     "/spid/login" => { GET: spid::login },

@@ -381,3 +381,126 @@ async fn the_contact_centre_claims_then_rejects_or_records_no_answer() {
             .contains("Funzione non disponibile")
     );
 }
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+
+/// A multipart body of text fields and files (name, file name, bytes).
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "console-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[actix_web::test]
+async fn the_desk_issues_a_pin_and_answers_the_sealed_envelope() {
+    let live = LiveApp::spawn().await;
+    let code = person("GLLGNN70A01H501");
+    operator_with_pin(&live.app, &code, "Gianni", "Galli", &["sportello"]).await;
+    let anna = person("VRDNNA90A41H501");
+    add_person(&live.app, &anna, "Anna", "Verdi").await;
+    let b = browser();
+    let page = console_login(&live, &b, "/console/sportello", &code).await;
+    let csrf = input_value(&page, "csrf");
+    let post = |fields: Vec<(&'static str, String)>, files: Vec<(&'static str, &'static [u8])>| {
+        let b = b.clone();
+        let url = format!("{}/console/sportello/pin", live.base);
+        async move {
+            let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (ct, body) = multipart(&f, &files);
+            b.post(url)
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Without the session's token: refused, nothing issued.
+    let forged = post(
+        vec![
+            ("csrf", "x".into()),
+            ("codice_fiscale", anna.as_str().into()),
+        ],
+        vec![("mv35", PDF), ("id_document", PDF)],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    // A missing document and a bad file: said on the form.
+    let missing = post(
+        vec![
+            ("csrf", csrf.clone()),
+            ("codice_fiscale", anna.as_str().into()),
+        ],
+        vec![("mv35", b"not a pdf")],
+    )
+    .await;
+    assert_eq!(missing.status(), 422);
+    let text = missing.text().await.unwrap();
+    assert!(
+        text.contains("Modulo MV35: documento non accettato"),
+        "{text}"
+    );
+    assert!(text.contains("Documento di identità: carica il documento"));
+    // Issued: the envelope PDF, not stored by the browser.
+    let ok = post(
+        vec![
+            ("csrf", csrf.clone()),
+            ("codice_fiscale", anna.as_str().into()),
+        ],
+        vec![("mv35", PDF), ("id_document", PDF)],
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["content-type"], "application/pdf");
+    assert_eq!(ok.headers()["cache-control"], "no-store");
+    let pdf = ok.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let issued = live
+        .app
+        .with_db(|c, _, _| {
+            use diesel::prelude::*;
+            use procura::db::schema::audit_log;
+            audit_log::table
+                .filter(audit_log::actor.like("operator:%"))
+                .filter(audit_log::action.like("pin.%"))
+                .select(audit_log::action)
+                .load::<String>(c)
+                .unwrap()
+        })
+        .await;
+    assert!(!issued.is_empty(), "audited with the operator as actor");
+    // A person not in the registry: refused on the form.
+    let stranger = person("BNCLGU80A01H501");
+    let again = post(
+        vec![("csrf", csrf), ("codice_fiscale", stranger.as_str().into())],
+        vec![("mv35", PDF), ("id_document", PDF)],
+    )
+    .await;
+    assert_eq!(again.status(), 422);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("anagrafe: il PIN non può essere rilasciato")
+    );
+}

@@ -1,6 +1,7 @@
 //! The operator console in a real browser (headless Chromium, as `browser.rs`), at the
 //! desktop and phone viewports: a contact-centre operator logs in through the broker,
-//! validates a queued PIN request and reads the first half, then logs out. axe-core finds no
+//! validates a queued PIN request and reads the first half, opens the branch desk's PIN
+//! form, then logs out. axe-core finds no
 //! WCAG 2.1 AA violation on any console page.
 
 use crate::browser_support::*;
@@ -22,7 +23,14 @@ async fn pin_login(b: &Browser, code: &CodiceFiscale) {
 async fn contact_centre(viewport: Viewport) {
     let live = LiveApp::spawn().await;
     let carla = person("CRLNRE75A41H501");
-    operator_with_pin(&live.app, &carla, "Carla", "Neri", &["contact_center"]).await;
+    operator_with_pin(
+        &live.app,
+        &carla,
+        "Carla",
+        "Neri",
+        &["contact_center", "sportello"],
+    )
+    .await;
     let anna = person("VRDNNA90A41H501");
     add_person(&live.app, &anna, "Anna", "Verdi").await;
     let id = queued_pin_request(&live, &anna, "Anna", "Verdi").await;
@@ -60,6 +68,14 @@ async fn contact_centre(viewport: Viewport) {
         .await;
     assert_eq!(half.as_str().unwrap().trim().len(), 8, "{half}");
     b.check("console-prima-meta").await;
+
+    // The branch desk's PIN form; sent empty, it says what is missing.
+    b.click_text("Sportello").await;
+    assert_eq!(b.path().await, "/console/sportello");
+    b.check("console-sportello").await;
+    b.click_text("Rilascia il PIN e stampa la busta").await;
+    assert!(b.text().await.contains("Modulo MV35: carica il documento"));
+    b.check("console-sportello-errori").await;
 
     b.click_text("Esci").await;
     assert_eq!(b.path().await, "/console/uscita");

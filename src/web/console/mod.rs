@@ -19,6 +19,7 @@
 //!   audit actor; reading a person's data is audited as the API audits it.
 
 pub mod contact_center;
+pub mod desk;
 pub mod guard;
 pub mod home;
 pub mod login;
@@ -31,7 +32,7 @@ use actix_web::http::StatusCode;
 use askama::Template;
 
 /// The sections built so far (the navigation shows only these).
-pub const SECTIONS_BUILT: &[&str] = &[contact_center::PATH];
+pub const SECTIONS_BUILT: &[&str] = &[contact_center::PATH, desk::PATH];
 
 /// The console's content security policy: no script, styles and fonts from procura, forms
 /// posted to procura only.
