@@ -102,6 +102,8 @@ routes! {
     "/console/contact-center/richieste/{id}/esito" => { POST: crate::web::console::contact_center::outcome },
     "/console/sportello" => { GET: crate::web::console::desk::show },
     "/console/sportello/pin" => { POST: crate::web::console::desk::issue },
+    "/console/sportello/deleghe" => { GET: crate::web::console::desk_delegations::show, POST: crate::web::console::desk_delegations::register },
+    "/console/sportello/deleghe/{id}/verifica" => { POST: crate::web::console::desk_delegations::verify },
     // SPID service provider
     "/spid/metadata" => { GET: spid::metadata },
     "/spid/login" => { GET: spid::login },

@@ -504,3 +504,103 @@ async fn the_desk_issues_a_pin_and_answers_the_sealed_envelope() {
             .contains("anagrafe: il PIN non può essere rilasciato")
     );
 }
+
+#[actix_web::test]
+async fn the_desk_registers_an_aa10_and_another_operator_verifies_it() {
+    let live = LiveApp::spawn().await;
+    let (gianni, paola) = (person("GLLGNN70A01H501"), person("PLAMRN75A41H501"));
+    operator_with_pin(&live.app, &gianni, "Gianni", "Galli", &["sportello"]).await;
+    operator_with_pin(&live.app, &paola, "Paola", "Marini", &["sportello"]).await;
+    let (anna, bruno) = (person("VRDNNA90A41H501"), person("BRNBRN70A01H501"));
+    add_person(&live.app, &anna, "Anna", "Verdi").await;
+    add_person(&live.app, &bruno, "Bruno", "Galli").await;
+    let b = browser();
+    let page = console_login(&live, &b, "/console/sportello/deleghe", &gianni).await;
+    let csrf = input_value(&page, "csrf");
+    let url = format!("{}/console/sportello/deleghe", live.base);
+    let fields = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("kind", "amministratore_di_sostegno".to_owned()),
+            ("delegator_codice_fiscale", anna.as_str().to_owned()),
+            ("delegate_codice_fiscale", bruno.as_str().to_owned()),
+            (
+                "decree_reference",
+                "Tribunale di Roma, R.G. 123/2026".to_owned(),
+            ),
+        ]
+    };
+    let send = |fields: Vec<(&'static str, String)>, files: Vec<(&'static str, &'static [u8])>| {
+        let (b, url) = (b.clone(), url.clone());
+        async move {
+            let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (ct, body) = multipart(&f, &files);
+            b.post(url)
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(send(fields("x"), vec![("aa10", PDF)]).await.status(), 403);
+    let missing = send(fields(&csrf), vec![("aa10", PDF)]).await;
+    assert_eq!(missing.status(), 422);
+    assert!(missing.text().await.unwrap().contains("Manca un documento"));
+    let ok = send(
+        fields(&csrf),
+        vec![
+            ("aa10", PDF),
+            ("delegator_id_document", PDF),
+            ("delegate_id_document", PDF),
+            ("self_declaration", PDF),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status(), 303, "{}", ok.text().await.unwrap());
+    let page = follow(&b, &live.base, &ok).await.text().await.unwrap();
+    assert!(
+        page.contains("in attesa della") && page.contains("Registrata da te"),
+        "{page}"
+    );
+    let id = live
+        .app
+        .with_db(|c, _, _| {
+            procura::delegation::registry::pending_verification(c, 10).unwrap()[0]
+                .id
+                .clone()
+        })
+        .await;
+    // The operator who registered it cannot verify it.
+    let own = post_console(
+        &live,
+        &b,
+        &page,
+        &format!("/console/sportello/deleghe/{id}/verifica"),
+        &[("outcome", "confirmed")],
+    )
+    .await;
+    assert_eq!(own.status(), 409);
+    // Another operator confirms it: active.
+    let other = browser();
+    let page = console_login(&live, &other, "/console/sportello/deleghe", &paola).await;
+    assert!(page.contains("Conferma la rappresentanza"));
+    let done = post_console(
+        &live,
+        &other,
+        &page,
+        &format!("/console/sportello/deleghe/{id}/verifica"),
+        &[("outcome", "confirmed")],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let page = follow(&other, &live.base, &done)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("la rappresentanza è attiva")
+            && page.contains("Nessuna rappresentanza in attesa")
+    );
+}

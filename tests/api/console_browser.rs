@@ -1,7 +1,7 @@
 //! The operator console in a real browser (headless Chromium, as `browser.rs`), at the
 //! desktop and phone viewports: a contact-centre operator logs in through the broker,
 //! validates a queued PIN request and reads the first half, opens the branch desk's PIN
-//! form, then logs out. axe-core finds no
+//! form and its AA10 page, then logs out. axe-core finds no
 //! WCAG 2.1 AA violation on any console page.
 
 use crate::browser_support::*;
@@ -76,6 +76,9 @@ async fn contact_centre(viewport: Viewport) {
     b.click_text("Rilascia il PIN e stampa la busta").await;
     assert!(b.text().await.contains("Modulo MV35: carica il documento"));
     b.check("console-sportello-errori").await;
+    b.click_text("Rappresentanze legali (AA10)").await;
+    assert!(b.text().await.contains("Nessuna rappresentanza in attesa"));
+    b.check("console-rappresentanze").await;
 
     b.click_text("Esci").await;
     assert_eq!(b.path().await, "/console/uscita");

@@ -20,6 +20,7 @@
 
 pub mod contact_center;
 pub mod desk;
+pub mod desk_delegations;
 pub mod guard;
 pub mod home;
 pub mod login;
