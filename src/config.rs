@@ -449,12 +449,19 @@ pub struct OperatorConfig {
     /// `pin-dispositivo`, is what development can reach with a PIN; production must set
     /// `spid-l2` (design §1: operators log in with SPID L2 or higher, CIE or CNS).
     pub min_level: crate::login::Level,
+    /// The operator console (`/console`) ends a session after this many seconds without a
+    /// request.
+    pub console_idle_timeout_secs: u64,
+    /// … and in any case this many seconds after the login.
+    pub console_max_age_secs: u64,
 }
 
 impl Default for OperatorConfig {
     fn default() -> Self {
         Self {
             min_level: crate::login::Level::PinDispositivo,
+            console_idle_timeout_secs: 900,
+            console_max_age_secs: 10 * 3600,
         }
     }
 }

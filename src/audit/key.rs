@@ -81,6 +81,16 @@ impl AuditKey {
         Hmac::<Sha256>::new_from_slice(&self.0)
             .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()))
     }
+
+    /// A secret of procura's own derived from this key for `purpose` (base64url, 43
+    /// characters): every instance sharing the key derives the same one, and nothing else
+    /// can. The input is prefixed so it can never be an audit record's.
+    pub fn derive_secret(&self, purpose: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(b"procura derived secret\0");
+        mac.update(purpose.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
 }
 
 #[cfg(test)]

@@ -589,6 +589,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    console_sessions (id) {
+        id -> Text,
+        csrf_token -> Text,
+        operator_id -> Text,
+        codice_fiscale -> Text,
+        display_name -> Text,
+        roles -> Text,
+        acr -> Text,
+        grant_id -> Text,
+        access_jti -> Text,
+        id_token -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
     audit_log,
@@ -632,4 +651,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     cie_trust_chains,
     cie_requests,
     cie_sessions,
+    console_sessions,
 );

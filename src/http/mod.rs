@@ -16,8 +16,8 @@ mod delegation;
 mod delegation_operator;
 mod login;
 pub mod metrics;
-mod multipart;
-mod oidc;
+pub(crate) mod multipart;
+pub(crate) mod oidc;
 mod operators;
 mod ops;
 mod pages;
@@ -93,6 +93,19 @@ routes! {
     "/pin/richiesta/esito" => { GET: crate::web::pin_self::request_result },
     "/pin/recupero" => { GET: crate::web::pin_self::recovery_form, POST: crate::web::pin_self::recovery_submit },
     "/pin/recupero/esito" => { GET: crate::web::pin_self::recovery_result },
+    // Operator console (HTML; login through procura's broker as a confidential client)
+    "/console" => { GET: crate::web::console::home::home },
+    "/console/accesso" => { GET: crate::web::console::login::callback },
+    "/console/esci" => { POST: crate::web::console::login::logout },
+    "/console/uscita" => { GET: crate::web::console::login::logged_out },
+    "/console/contact-center" => { GET: crate::web::console::contact_center::queue },
+    "/console/contact-center/richieste/{id}" => { GET: crate::web::console::contact_center::show },
+    "/console/contact-center/richieste/{id}/prendi" => { POST: crate::web::console::contact_center::claim },
+    "/console/contact-center/richieste/{id}/esito" => { POST: crate::web::console::contact_center::outcome },
+    "/console/sportello" => { GET: crate::web::console::desk::show },
+    "/console/sportello/pin" => { POST: crate::web::console::desk::issue },
+    "/console/sportello/deleghe" => { GET: crate::web::console::desk_delegations::show, POST: crate::web::console::desk_delegations::register },
+    "/console/sportello/deleghe/{id}/verifica" => { POST: crate::web::console::desk_delegations::verify },
     // SPID service provider
     "/spid/metadata" => { GET: spid::metadata },
     "/spid/login" => { GET: spid::login },

@@ -19,9 +19,20 @@ pub struct Upload {
 
 /// Reads every part of `payload`; English problems (operators upload).
 pub async fn read(
+    payload: Multipart,
+    json_name: &str,
+    max_file: usize,
+) -> Result<Upload, ApiError> {
+    read_parts(payload, json_name, max_file, MAX_PARTS).await
+}
+
+/// [`read`] with another bound on the number of parts (the console's HTML forms send every
+/// field as a part, empty file inputs included).
+pub async fn read_parts(
     mut payload: Multipart,
     json_name: &str,
     max_file: usize,
+    max_parts: usize,
 ) -> Result<Upload, ApiError> {
     let mut upload = Upload {
         json: None,
@@ -31,10 +42,10 @@ pub async fn read(
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(malformed)?;
         parts += 1;
-        if parts > MAX_PARTS {
+        if parts > max_parts {
             return Err(ApiError::new(
                 ProblemKind::ValidationFailed,
-                format!("At most {MAX_PARTS} parts are accepted."),
+                format!("At most {max_parts} parts are accepted."),
             ));
         }
         let name = field.name().unwrap_or_default().to_owned();

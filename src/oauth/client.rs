@@ -743,6 +743,37 @@ pub fn remove(
     })
 }
 
+/// Replaces a `client_secret_basic` client's secret with `secret` (kept as SHA-256); audited
+/// as `client.secret_set`. For procura's own confidential clients, whose secret procura
+/// derives itself. `false` when there is no such client using a secret.
+pub fn set_secret(
+    conn: &mut DbConn,
+    audit_key: &AuditKey,
+    client_id: &str,
+    secret: &str,
+    actor: Party,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let now = crate::clock::to_micros(now);
+    let hash = token_hash::hash(secret);
+    conn.write_transaction(|c| {
+        let updated = diesel::update(
+            oauth_clients::table
+                .find(client_id)
+                .filter(oauth_clients::auth_method.eq(AuthMethod::ClientSecretBasic.as_str())),
+        )
+        .set(oauth_clients::secret_hash.eq(Some(hash.as_str())))
+        .execute(c)?;
+        if updated == 0 {
+            return Ok(false);
+        }
+        let event = Event::new(actor, "client.secret_set", Outcome::Success)
+            .detail(json!({ "client_id": client_id }));
+        audit::append(c, audit_key, now, event)?;
+        Ok(true)
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Client authentication (RFC 6749 §2.3, RFC 7523, OIDC Core §9)
 

@@ -1,6 +1,6 @@
 //! HTML for people: the pages citizens see (login, PIN change, errors, PIN self-service,
-//! "Le mie deleghe", "Agisci per conto di") and the static files they use. The operator
-//! console will sit here too, on the same templates and assets.
+//! "Le mie deleghe", "Agisci per conto di"), the operator console ([`console`], `/console`)
+//! and the static files they use.
 //!
 //! - Templates are askama files under `templates/`, compiled into the binary and checked at
 //!   compile time; every value is HTML-escaped unless a template says otherwise (none does).
@@ -17,6 +17,7 @@
 pub mod acting;
 pub mod area;
 pub mod assets;
+pub mod console;
 pub mod delegations;
 pub mod errors;
 pub mod forms;
