@@ -4,7 +4,7 @@
 #
 #   bench/acting.sh                                   # SQLite, 1,000,000 persons, 10,000 then 300,000 delegations
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/acting.sh
-#   BENCH_PERSONS=5000 BENCH_DELEGATIONS=2000 BENCH_SECONDS=2 bench/acting.sh   # CI
+#   BENCH_PERSONS=5000 BENCH_DELEGATIONS=2000 BENCH_SECONDS=2 bench/acting.sh   # short (bench/all.sh)
 #
 # The seeding step is benches/acting_seed.rs (persons imported with import_csv, delegations
 # inserted in batches, delegated tokens minted through the token-exchange code with the

@@ -3,7 +3,7 @@
 # of a release `procura serve`.
 #
 #   bench/booking.sh                      # SQLite, 10 s per case
-#   BENCH_SECONDS=3 bench/booking.sh      # shorter (CI)
+#   BENCH_SECONDS=3 bench/booking.sh      # shorter (bench/all.sh)
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/booking.sh
 #
 # The desk is the costliest one the rules allow: open every day 00:00-23:59 with 8-minute

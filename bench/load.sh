@@ -2,7 +2,7 @@
 # Server-level load benchmark: throughput, latency and memory of a release `procura serve`.
 #
 #   bench/load.sh                      # SQLite, 20 s per endpoint
-#   BENCH_SECONDS=5 bench/load.sh      # shorter (CI)
+#   BENCH_SECONDS=5 bench/load.sh      # shorter (bench/all.sh)
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/load.sh
 #
 # It starts procura on a throwaway database, reads its resident memory (VmRSS) at idle,

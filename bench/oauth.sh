@@ -3,7 +3,7 @@
 # against a release `procura serve` pinned to one core, driven by wrk on loopback.
 #
 #   bench/oauth.sh                          # SQLite, 1 core (1 worker), 20 s per endpoint
-#   BENCH_SECONDS=3 bench/oauth.sh          # shorter (CI)
+#   BENCH_SECONDS=3 bench/oauth.sh          # shorter (bench/all.sh)
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/oauth.sh
 #   BENCH_CORES=0-1 bench/oauth.sh          # server on cores 0 and 1, 2 workers
 #

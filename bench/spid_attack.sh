@@ -5,7 +5,7 @@
 #   bench/spid_attack.sh                    # both parts
 #   bench/spid_attack.sh replay             # each hostile request once, timed (issue 11's table)
 #   bench/spid_attack.sh isolation          # introspection p99 alone, then under the attack
-#   BENCH_SECONDS=3 bench/spid_attack.sh    # shorter (CI)
+#   BENCH_SECONDS=3 bench/spid_attack.sh    # shorter (bench/all.sh)
 #
 # The hostile requests come from bench/spid_hostile.py (namespace floods, a long PrefixList, deep
 # nesting, many attributes, long names, many siblings, large base64 text, DEFLATE bombs, a form of

@@ -37,7 +37,9 @@ esac
 binding=${SPID_BINDING:-redirect}
 case "$binding" in redirect) other=post ;; post) other=redirect ;; *) echo "SPID_BINDING must be redirect or post" >&2; exit 2 ;; esac
 build=${SPID_BUILD:-release}
-case "$build" in release) build_flag="--release --bins --benches" ;; debug) build_flag= ;; *) echo "SPID_BUILD must be release or debug" >&2; exit 2 ;; esac
+# With dev-dependencies in the build (benches, tests), the dependencies get the same features as
+# in `cargo test`/`cargo bench`, so nothing is compiled a second time.
+case "$build" in release) build_flag="--release --bins --benches" ;; debug) build_flag="--bins --tests" ;; *) echo "SPID_BUILD must be release or debug" >&2; exit 2 ;; esac
 venv=${SPID_VENV:-$root/.venv-spid}
 target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
