@@ -53,5 +53,6 @@ mod spid_login;
 mod spid_logout;
 mod spid_registry;
 mod spid_support;
+mod strict_requests;
 mod web_pages;
 mod webmeeting;
