@@ -350,8 +350,14 @@ pub enum PersonsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; exits 1 naming the first broken record.
-    Verify,
+    /// Check the whole hash chain, and that the log holds every signed checkpoint; exits 1
+    /// naming the first broken record or failing checkpoint.
+    Verify {
+        /// Directory of signed checkpoints (`audit-checkpoint-*.jws`) to check the log
+        /// against; by default `audit.checkpoint_dir` when it is set.
+        #[arg(long, value_name = "DIR")]
+        checkpoints: Option<PathBuf>,
+    },
 }
 
 /// The `--config` given, to repeat it in the commands procura tells people to run.
@@ -387,7 +393,7 @@ pub fn run(cli: Cli) -> ExitCode {
             persons_link(&config, &parent, &child)
         }
         Command::Operators(cmd) => operators(&config, cmd),
-        Command::Audit(AuditCommand::Verify) => audit_verify(config),
+        Command::Audit(AuditCommand::Verify { checkpoints }) => audit_verify(config, checkpoints),
         Command::Notify(NotifyCommand::Dispatch { repeat }) => notify_dispatch(config, repeat),
         Command::Spid(SpidCommand::Certificate { days, force }) => {
             spid_certificate(&config, days, force)
@@ -425,7 +431,29 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             dispatcher,
             std::time::Duration::from_millis(state.config.notify.dispatch_interval_ms),
         ));
-        Application::build(state)?.run_until_stopped().await?;
+        let checkpoints = state.config.audit.checkpoint_dir.clone().map(|dir| {
+            Arc::new(audit::checkpoint::Writer::new(
+                state.db.clone(),
+                state.keys.clone(),
+                state.clock.clone(),
+                dir,
+            ))
+        });
+        if let Some(writer) = &checkpoints {
+            actix_web::rt::spawn(
+                writer
+                    .clone()
+                    .run_periodically(std::time::Duration::from_secs(
+                        state.config.audit.checkpoint_interval_secs,
+                    )),
+            );
+        }
+        let served = Application::build(state)?.run_until_stopped().await;
+        // The head as the service leaves it, whatever ended the serving.
+        if let Some(writer) = &checkpoints {
+            writer.write_logged().await;
+        }
+        served?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -1073,15 +1101,41 @@ fn persons_import(config: Config, file: &std::path::Path) -> anyhow::Result<Exit
     }
 }
 
-fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
+fn audit_verify(config: Config, checkpoints: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let mut conn = open_migrated(&config)?;
     let (audit_key, _) = AuditKey::load(&config, false)?;
-    match audit::verify(&mut conn, &audit_key)? {
+    // Read (and check) the checkpoints before the log: each then describes a head the
+    // log's snapshot includes, even while `serve` keeps appending.
+    let anchors = match checkpoints.or_else(|| config.audit.checkpoint_dir.clone()) {
+        None => Vec::new(),
+        Some(dir) => {
+            let keys = oauth::keys::KeySet::load(&config.keys.dir).map_err(|e| {
+                anyhow::anyhow!("cannot read the signing keys that check the checkpoints: {e}")
+            })?;
+            match audit::checkpoint::read_dir(&dir, &keys) {
+                Ok(anchors) => anchors,
+                Err(e @ audit::checkpoint::CheckpointError::Io { .. }) => return Err(e.into()),
+                Err(e) => {
+                    eprintln!("audit checkpoint BAD: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    };
+    match audit::verify_against(&mut conn, &audit_key, &anchors)? {
         Ok(v) => {
             println!(
                 "audit log intact: {} records; head hash {}",
                 v.count, v.head_hash
             );
+            if let Some(latest) = anchors.last() {
+                println!(
+                    "matches all {} signed checkpoints (the latest: record #{} at {})",
+                    v.checkpoints,
+                    latest.checkpoint.seq,
+                    latest.checkpoint.at.to_rfc3339()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {

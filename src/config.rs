@@ -959,12 +959,29 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
     /// The secret key (hex or base64, at least 32 bytes) that chains the audit log.
     /// When absent, `keys.dir/audit-hmac.dev.key` is used (and created in development).
     pub hmac_key: Option<Secret>,
+    /// Where `serve` writes signed checkpoints of the audit head (outside the database;
+    /// created if missing). Unset: no checkpoints. `procura audit verify` checks the log
+    /// against them.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// How often `serve` writes a checkpoint when the log has grown, in seconds (and once
+    /// more at shutdown).
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            hmac_key: None,
+            checkpoint_dir: None,
+            checkpoint_interval_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! The keyed hash that links records, and the walk that checks it.
 
+use super::checkpoint::Anchor;
 use super::{AuditKey, Record};
 use crate::db::schema::{audit_head, audit_log};
 use crate::db::{DbConn, DbError};
@@ -45,6 +46,8 @@ pub struct Verified {
     pub count: u64,
     /// The hash of the last record: keep it elsewhere to detect a later truncation.
     pub head_hash: String,
+    /// How many checkpoints the log was checked against (all matched).
+    pub checkpoints: usize,
 }
 
 /// The first record where the chain breaks, and why.
@@ -66,17 +69,58 @@ pub enum Broken {
         "record #{seq} lies outside 1..{head}, the numbers the log has given out: it was forged"
     )]
     Forged { seq: i64, head: i64 },
+    #[error(
+        "the log ends at record #{last} but checkpoint {file} was signed when it reached #{seq}: records were removed from the end (and the head rewound)"
+    )]
+    ShorterThanCheckpoint { file: String, seq: i64, last: i64 },
+    #[error(
+        "record #{seq} is not the record checkpoint {file} signed: the log was cut there and written anew"
+    )]
+    DiffersFromCheckpoint { file: String, seq: i64 },
 }
 
 /// Walks the whole chain in order, a page at a time (memory stays flat however long the log).
 pub fn verify(conn: &mut DbConn, key: &AuditKey) -> Result<Result<Verified, Broken>, DbError> {
-    // Rows numbered below 1 were never appended by procura (the walk starts at 1).
-    let below: Option<i64> = audit_log::table
-        .filter(audit_log::seq.lt(1_i64))
+    verify_against(conn, key, &[])
+}
+
+/// [`verify`], and checks that the log holds every checkpoint in `anchors` (sorted by
+/// `seq`): the record at each checkpoint's `seq` exists and has its hash. The walk reads one
+/// snapshot of the database, so records appended meanwhile by a running service do not
+/// disturb it; read the checkpoints *before* calling this, so that each of them describes a
+/// head the snapshot includes.
+pub fn verify_against(
+    conn: &mut DbConn,
+    key: &AuditKey,
+    anchors: &[Anchor],
+) -> Result<Result<Verified, Broken>, DbError> {
+    conn.snapshot_transaction(|c| walk(c, key, anchors))
+}
+
+fn walk(
+    conn: &mut DbConn,
+    key: &AuditKey,
+    anchors: &[Anchor],
+) -> Result<Result<Verified, Broken>, DbError> {
+    let (head_seq, head_hash): (i64, String) = audit_head::table
+        .find(1_i64)
+        .select((audit_head::last_seq, audit_head::last_hash))
+        .first(conn)?;
+    // Rows numbered below 1, or past the head, lie outside the numbers the log gave out.
+    let forged: Option<i64> = audit_log::table
+        .filter(audit_log::seq.lt(1_i64).or(audit_log::seq.gt(head_seq)))
         .order(audit_log::seq.asc())
         .select(audit_log::seq)
         .first(conn)
         .optional()?;
+    if let Some(seq) = forged {
+        return Ok(Err(Broken::Forged {
+            seq,
+            head: head_seq,
+        }));
+    }
+    let anchors_len = anchors.len();
+    let mut anchors = anchors.iter().peekable();
     let mut expected_seq = 1_i64;
     let mut prev = GENESIS.to_owned();
     loop {
@@ -101,6 +145,16 @@ pub fn verify(conn: &mut DbConn, key: &AuditKey) -> Result<Result<Verified, Brok
             if !constant_time_eq(recomputed.as_bytes(), r.hash.as_bytes()) {
                 return Ok(Err(Broken::Altered { seq: r.seq }));
             }
+            while let Some(a) = anchors.next_if(|a| a.checkpoint.seq <= r.seq) {
+                if a.checkpoint.seq == r.seq
+                    && !constant_time_eq(a.checkpoint.hash.as_bytes(), r.hash.as_bytes())
+                {
+                    return Ok(Err(Broken::DiffersFromCheckpoint {
+                        file: a.file.clone(),
+                        seq: r.seq,
+                    }));
+                }
+            }
             prev = r.hash;
             expected_seq += 1;
         }
@@ -109,15 +163,11 @@ pub fn verify(conn: &mut DbConn, key: &AuditKey) -> Result<Result<Verified, Brok
         }
     }
     let last = expected_seq - 1;
-    let (head_seq, head_hash): (i64, String) = audit_head::table
-        .find(1_i64)
-        .select((audit_head::last_seq, audit_head::last_hash))
-        .first(conn)?;
-    // Rows past the head, or below 1, lie outside the numbers the log gave out.
-    if let Some(seq) = below.or((last > head_seq).then_some(head_seq + 1)) {
-        return Ok(Err(Broken::Forged {
-            seq,
-            head: head_seq,
+    if let Some(a) = anchors.last() {
+        return Ok(Err(Broken::ShorterThanCheckpoint {
+            file: a.file.clone(),
+            seq: a.checkpoint.seq,
+            last,
         }));
     }
     if head_seq != last || head_hash != prev {
@@ -129,6 +179,7 @@ pub fn verify(conn: &mut DbConn, key: &AuditKey) -> Result<Result<Verified, Brok
     Ok(Ok(Verified {
         count: u64::try_from(last).unwrap_or_default(),
         head_hash: prev,
+        checkpoints: anchors_len,
     }))
 }
 

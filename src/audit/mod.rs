@@ -6,7 +6,8 @@
 //! transaction, so a record exists exactly when the action it records was committed.
 //!
 //! What the chain cannot show on its own: the tail cut off *and* `audit_head` rewound to
-//! match. `verify` prints the head hash so it can be kept outside the database as an anchor.
+//! match. Against that, `serve` writes signed checkpoints of the head outside the database
+//! ([`checkpoint`]) and [`verify_against`] checks the log still holds each of them.
 //!
 //! # Lock order
 //!
@@ -21,9 +22,10 @@
 //! `audit_head` or `audit_log` inside a transaction and expect its own appends to be there.
 
 mod chain;
+pub mod checkpoint;
 mod key;
 
-pub use chain::{Broken, Verified, verify};
+pub use chain::{Broken, Verified, verify, verify_against};
 pub use key::{AuditKey, AuditKeyError};
 
 use crate::db::schema::{audit_head, audit_log};

@@ -125,6 +125,36 @@ impl DbConn {
         }
     }
 
+    /// A read-only transaction that sees one consistent snapshot of the database for all its
+    /// statements (PostgreSQL `REPEATABLE READ, READ ONLY`; on SQLite a deferred transaction,
+    /// whose first read fixes the snapshot), for reads that span many statements while
+    /// others write, such as walking the audit log of a running service.
+    pub fn snapshot_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
+            DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(
+                c,
+                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            )?,
+        }
+        let outcome = f(self);
+        // Nothing was written: ending it either way is the same; commit unless `f` failed.
+        match outcome {
+            Ok(value) => {
+                <Self as Connection>::TransactionManager::commit_transaction(self)?;
+                Ok(value)
+            }
+            Err(e) => {
+                <Self as Connection>::TransactionManager::rollback_transaction(self)?;
+                Err(e)
+            }
+        }
+    }
+
     /// [`write_transaction`](Self::write_transaction), run again (up to `TRANSIENT_TRIES`
     /// times in all) when it failed for a reason that another try can cure: a PostgreSQL
     /// serialization failure or deadlock, an SQLite database still locked after

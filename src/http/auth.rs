@@ -291,13 +291,17 @@ impl FromRequest for OperatorPrincipal {
 
 /// Reads and parses a JSON body after the caller was authorized. (Actix polls a handler's
 /// extractors together, so a `Json` argument could answer a malformed body before the
-/// token was checked.) Errors are the usual JSON problems of `problems::json_config`.
+/// token was checked.) The body must be a JSON object ([`super::object`]); errors are the
+/// usual JSON problems of `problems::json_config`.
 pub async fn json_body<T: DeserializeOwned + 'static>(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<T, actix_web::Error> {
     let mut payload = payload.into_inner();
-    Ok(web::Json::<T>::from_request(req, &mut payload)
-        .await?
-        .into_inner())
+    Ok(
+        web::Json::<super::object::Object<T>>::from_request(req, &mut payload)
+            .await?
+            .into_inner()
+            .into_inner(),
+    )
 }

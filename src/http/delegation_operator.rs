@@ -121,7 +121,7 @@ pub async fn register(
     let json = upload
         .json
         .ok_or_else(|| invalid("The `registration` JSON part is missing."))?;
-    let form: RegistrationForm = serde_json::from_slice(&json).map_err(|e| {
+    let form: RegistrationForm = super::object::from_slice(&json).map_err(|e| {
         invalid(format!(
             "The `registration` part is not the expected JSON: {e}."
         ))

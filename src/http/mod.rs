@@ -17,6 +17,7 @@ mod delegation_operator;
 mod login;
 pub mod metrics;
 pub(crate) mod multipart;
+pub mod object;
 pub(crate) mod oidc;
 mod operators;
 mod ops;

@@ -4,6 +4,7 @@
 
 use super::auth::{Principal, json_body};
 use super::browser;
+use super::object::Object;
 use super::problems::Audience;
 use crate::AppState;
 use crate::audit::Party;
@@ -24,7 +25,7 @@ use serde_json::json;
 pub async fn request_online(
     state: web::Data<AppState>,
     req: HttpRequest,
-    web::Json(form): web::Json<RequestForm>,
+    web::Json(Object(form)): web::Json<Object<RequestForm>>,
 ) -> Result<HttpResponse, ApiError> {
     limit(&state, &req)?;
     let data = form
@@ -154,7 +155,7 @@ pub struct RecoveryForm {
 pub async fn recover(
     state: web::Data<AppState>,
     req: HttpRequest,
-    web::Json(form): web::Json<RecoveryForm>,
+    web::Json(Object(form)): web::Json<Object<RecoveryForm>>,
 ) -> Result<HttpResponse, ApiError> {
     limit(&state, &req)?;
     let cf = CodiceFiscale::parse(&form.codice_fiscale)?;

@@ -174,7 +174,7 @@ pub async fn desk(
             "The `request` JSON part is missing.",
         )
     })?;
-    let form: DeskForm = serde_json::from_slice(&json).map_err(|e| {
+    let form: DeskForm = super::object::from_slice(&json).map_err(|e| {
         ApiError::new(
             ProblemKind::ValidationFailed,
             format!("The `request` part is not the expected JSON: {e}."),

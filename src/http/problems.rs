@@ -152,7 +152,9 @@ fn italian_shape_error(e: &serde_json::Error) -> String {
         .nth(1)
         .map(|name| name.chars().take(64).collect::<String>());
     let name = quoted.unwrap_or_default();
-    if message.starts_with("missing field") {
+    if message.contains(&format!("expected {}", super::object::EXPECTED)) {
+        "il corpo della richiesta deve essere un oggetto JSON ({…})".to_owned()
+    } else if message.starts_with("missing field") {
         format!("manca il campo `{name}`")
     } else if message.starts_with("unknown field") {
         format!("il campo `{name}` non è previsto")

@@ -499,6 +499,16 @@ impl<K: KeyFile> KeySet<K> {
             .cloned()
     }
 
+    /// The key `kid`, whatever its place in the schedule (published, future or retired):
+    /// for checking what it signed long ago, such as an audit checkpoint.
+    pub fn scheduled_key(&self, kid: &str) -> Option<Arc<K>> {
+        self.snapshot()
+            .keys
+            .iter()
+            .find(|s| s.key.kid() == kid)
+            .map(|s| s.key.clone())
+    }
+
     /// How many keys are published at `now`.
     pub fn published_count(&self, now: DateTime<Utc>, max_jwt_ttl: Duration) -> usize {
         self.snapshot().published(now, max_jwt_ttl).count()

@@ -15,7 +15,7 @@ pub fn all_records(conn: &mut DbConn) -> Vec<Record> {
         .unwrap()
 }
 
-fn event(n: usize) -> Event {
+pub fn event(n: usize) -> Event {
     Event::new(
         Party::operator(&format!("op{n}")),
         "test.action",
@@ -27,7 +27,7 @@ fn event(n: usize) -> Event {
 }
 
 /// Appends `n` records, one transaction each.
-async fn seed(app: &TestApp, n: usize) {
+pub async fn seed(app: &TestApp, n: usize) {
     app.with_db(move |conn, key, now| {
         for i in 1..=n {
             audit::append_alone(conn, key, now, event(i)).unwrap();
@@ -36,7 +36,7 @@ async fn seed(app: &TestApp, n: usize) {
     .await;
 }
 
-async fn verify(app: &TestApp) -> Result<audit::Verified, Broken> {
+pub async fn verify(app: &TestApp) -> Result<audit::Verified, Broken> {
     let mut conn = app.conn();
     let key = app.state.audit_key.clone();
     blocking(move || audit::verify(&mut conn, &key).unwrap()).await
@@ -44,7 +44,8 @@ async fn verify(app: &TestApp) -> Result<audit::Verified, Broken> {
 
 /// Runs SQL that the append-only triggers would refuse: tampering, as an attacker with
 /// database access would do it.
-async fn tamper(app: &TestApp, statements: &'static [&'static str]) {
+pub async fn tamper(app: &TestApp, statements: &[&str]) {
+    let statements: Vec<String> = statements.iter().map(|s| (*s).to_owned()).collect();
     let mut conn = app.conn();
     blocking(move || {
         let disable = match &*conn {
@@ -60,7 +61,7 @@ async fn tamper(app: &TestApp, statements: &'static [&'static str]) {
         };
         diesel::connection::SimpleConnection::batch_execute(&mut *conn, disable).unwrap();
         for sql in statements {
-            diesel::sql_query(*sql).execute(&mut *conn).unwrap();
+            diesel::sql_query(sql).execute(&mut *conn).unwrap();
         }
     })
     .await;
@@ -214,7 +215,7 @@ async fn concurrent_appends_keep_one_linear_chain() {
 }
 
 /// `procura audit verify`, the command an operator runs, against the same database.
-async fn verify_cli(app: &TestApp) -> (bool, String) {
+pub async fn verify_cli(app: &TestApp) -> (bool, String) {
     let url = app.database_url().to_owned();
     let keys = app.config.keys.dir.clone();
     blocking(move || {
@@ -309,4 +310,36 @@ async fn postgres_refuses_truncate() {
     })
     .await;
     assert_eq!(verify(&app).await.unwrap().count, 2);
+}
+
+#[actix_web::test]
+async fn records_past_the_head_are_forged_whatever_their_number_or_hash() {
+    let app = TestApp::spawn().await;
+    seed(&app, 4).await;
+    const FORGED: &str = "INSERT INTO audit_log (seq, occurred_at, actor, action, outcome, \
+        prev_hash, hash) VALUES ({seq}, '2026-11-22 10:00:00', 'cli:root', 'x', 'success', 'p', 'h')";
+    // The next number (a bad hash, which verify used to call "altered") and one far out
+    // (which it used to call a missing record).
+    for (seq, first) in [("5", 5), ("10", 5)] {
+        let mut conn = app.conn();
+        blocking(move || {
+            diesel::sql_query(FORGED.replace("{seq}", seq))
+                .execute(&mut conn)
+                .unwrap();
+        })
+        .await;
+        assert_eq!(
+            verify(&app).await,
+            Err(Broken::Forged {
+                seq: first,
+                head: 4
+            })
+        );
+    }
+    let (ok, text) = verify_cli(&app).await;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("record #5 lies outside 1..4") && text.contains("forged"),
+        "{text}"
+    );
 }

@@ -5,6 +5,7 @@
 mod acting;
 mod acting_support;
 mod audit;
+mod audit_checkpoints;
 mod auth_support;
 mod booking;
 mod booking_support;
@@ -52,5 +53,6 @@ mod spid_login;
 mod spid_logout;
 mod spid_registry;
 mod spid_support;
+mod strict_requests;
 mod web_pages;
 mod webmeeting;

@@ -20,7 +20,7 @@ const HTTP_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-fn spec() -> Yaml {
+pub(crate) fn spec() -> Yaml {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SPEC);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -40,14 +40,14 @@ fn key_text(key: &Yaml) -> String {
     }
 }
 
-fn entries(node: &Yaml) -> Vec<(String, &Yaml)> {
+pub(crate) fn entries(node: &Yaml) -> Vec<(String, &Yaml)> {
     node.as_hash()
         .map(|h| h.iter().map(|(k, v)| (key_text(k), v)).collect())
         .unwrap_or_default()
 }
 
 /// Follows local `$ref`s (`#/components/...`) until a node that is not a reference.
-fn resolve<'a>(root: &'a Yaml, mut node: &'a Yaml) -> &'a Yaml {
+pub(crate) fn resolve<'a>(root: &'a Yaml, mut node: &'a Yaml) -> &'a Yaml {
     for _ in 0..16 {
         let Some(reference) = node["$ref"].as_str() else {
             return node;
@@ -69,7 +69,7 @@ fn resolve<'a>(root: &'a Yaml, mut node: &'a Yaml) -> &'a Yaml {
 }
 
 /// Every operation: (METHOD, path, operation node).
-fn operations(root: &Yaml) -> Vec<(String, String, &Yaml)> {
+pub(crate) fn operations(root: &Yaml) -> Vec<(String, String, &Yaml)> {
     let paths = &root["paths"];
     assert!(paths.is_hash(), "{SPEC} has no `paths` mapping");
     let mut ops = Vec::new();
@@ -212,7 +212,7 @@ fn every_problem_type_mentioned_in_the_spec_exists() {
 /// How an operation answers its errors, declared by its `x-error-format`. Whatever it
 /// declares, the router answers other methods on its path with a `405` problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ErrorFormat {
+pub(crate) enum ErrorFormat {
     /// No `x-error-format`: every error is an RFC 9457 problem.
     Problem,
     /// `oauth`: RFC 6749 §5.2 JSON errors (`application/json`, schema `OAuthError`).
@@ -222,7 +222,7 @@ enum ErrorFormat {
 }
 
 impl ErrorFormat {
-    fn of(op: &Yaml) -> Result<Self, String> {
+    pub(crate) fn of(op: &Yaml) -> Result<Self, String> {
         match &op["x-error-format"] {
             Yaml::BadValue => Ok(Self::Problem),
             declared => match declared.as_str() {
@@ -236,7 +236,7 @@ impl ErrorFormat {
     }
 
     /// The media type its error responses may have besides problem+json.
-    fn own_media(self) -> Option<&'static str> {
+    pub(crate) fn own_media(self) -> Option<&'static str> {
         match self {
             Self::Problem => None,
             Self::OAuth => Some(JSON),
@@ -246,7 +246,7 @@ impl ErrorFormat {
 }
 
 /// A media type without its parameters: `text/html; charset=utf-8` is `text/html`.
-fn essence(media: &str) -> &str {
+pub(crate) fn essence(media: &str) -> &str {
     media.split(';').next().unwrap_or(media).trim()
 }
 
