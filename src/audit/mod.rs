@@ -22,6 +22,7 @@
 
 mod chain;
 mod key;
+pub mod search;
 
 pub use chain::{Broken, Verified, verify};
 pub use key::{AuditKey, AuditKeyError};
