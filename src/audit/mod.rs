@@ -24,6 +24,7 @@
 mod chain;
 pub mod checkpoint;
 mod key;
+pub mod search;
 
 pub use chain::{Broken, Verified, verify, verify_against};
 pub use key::{AuditKey, AuditKeyError};

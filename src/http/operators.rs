@@ -80,7 +80,9 @@ impl From<OperatorError> for ApiError {
                 ProblemKind::Conflict,
                 "This person is already an operator (disabled operators keep their record).",
             ),
-            OperatorError::SelfDisable => ApiError::new(ProblemKind::Conflict, message),
+            OperatorError::SelfDisable | OperatorError::SelfDemote => {
+                ApiError::new(ProblemKind::Conflict, message)
+            }
             OperatorError::NotFound(_) => ApiError::not_found(message),
             OperatorError::Db(db) => db.into(),
         }

@@ -774,6 +774,20 @@ pub fn set_secret(
     })
 }
 
+/// Gives a `client_secret_basic` client a new random secret, returned here once and stored
+/// only as SHA-256 ([`set_secret`], audited as `client.secret_set`); the old secret stops
+/// working at once. `None` when there is no such client using a secret.
+pub fn rotate_secret(
+    conn: &mut DbConn,
+    audit_key: &AuditKey,
+    client_id: &str,
+    actor: Party,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, ClientError> {
+    let secret = token_hash::new_token().map_err(ClientError::Random)?;
+    Ok(set_secret(conn, audit_key, client_id, &secret, actor, now)?.then_some(secret))
+}
+
 // ---------------------------------------------------------------------------------------
 // Client authentication (RFC 6749 §2.3, RFC 7523, OIDC Core §9)
 

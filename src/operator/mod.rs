@@ -225,6 +225,8 @@ pub enum OperatorError {
     NotFound(String),
     #[error("an operator cannot disable themself")]
     SelfDisable,
+    #[error("an administrator cannot take the admin role away from themself")]
+    SelfDemote,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -457,7 +459,8 @@ pub fn enable(
 }
 
 /// Replaces an operator's roles (at least one). Takes effect at once in the operator API
-/// and at the next token issuance or refresh.
+/// and at the next token issuance or refresh. An operator changing their own roles keeps
+/// `admin`.
 pub fn set_roles(
     conn: &mut DbConn,
     audit_key: &AuditKey,
@@ -467,6 +470,10 @@ pub fn set_roles(
     now: DateTime<Utc>,
 ) -> Result<Operator, OperatorError> {
     let roles = validate_roles(roles)?;
+    if acting.operator_id() == Some(id) && !roles.contains(&Role::Admin) {
+        // Whoever changes roles is an admin: dropping their own would lock them out midway.
+        return Err(OperatorError::SelfDemote);
+    }
     let now = crate::clock::to_micros(now);
     conn.write_transaction(|c| {
         let before = find(c, id)?.ok_or_else(|| OperatorError::NotFound(id.to_owned()))?;

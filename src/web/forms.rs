@@ -150,6 +150,14 @@ impl FormErrors {
         self.items.is_empty()
     }
 
+    /// The error of `field`, if any (for forms drawn by hand).
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.items
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
     /// Puts each error on its field; errors of fields not drawn stay in the summary only.
     pub fn apply(&self, fields: &mut [Field]) {
         for f in fields.iter_mut() {

@@ -128,6 +128,7 @@ async fn an_operator_logs_in_through_the_broker_and_out() {
             use procura::db::schema::audit_log;
             audit_log::table
                 .filter(audit_log::action.like("console.%"))
+                .order(audit_log::seq.asc())
                 .select(audit_log::action)
                 .load::<String>(c)
                 .unwrap()

@@ -2,7 +2,8 @@
 //! desktop and phone viewports: a contact-centre operator logs in through the broker,
 //! validates a queued PIN request and reads the first half, opens the branch desk's PIN
 //! form and its AA10 page, then logs out. axe-core finds no
-//! WCAG 2.1 AA violation on any console page.
+//! WCAG 2.1 AA violation on any console page. An admin walks the administration pages and
+//! disables an operator, who is refused on their next click.
 
 use crate::browser_support::*;
 use crate::console_support::*;
@@ -102,5 +103,116 @@ async fn console_contact_centre_in_a_desktop_browser() {
 async fn console_contact_centre_in_a_phone_browser() {
     if available() {
         contact_centre(PHONE).await;
+    }
+}
+
+/// An admin logs in through the broker, walks every administration page (errors shown too),
+/// and disables Carlo, logged in elsewhere, who is refused on his next click.
+async fn administration(viewport: Viewport) {
+    let live = LiveApp::spawn().await;
+    let anna = person("VRDNNA90A41H501");
+    operator_with_pin(&live.app, &anna, "Anna", "Verdi", &["admin"]).await;
+    let carlo = person("BNCCRL70A01H501");
+    let op = operator_with_pin(&live.app, &carlo, "Carlo", "Bianchi", &["sportello"]).await;
+    let carlo_b = browser();
+    console_login(&live, &carlo_b, "/console/sportello", &carlo).await;
+    let base = live.base.clone();
+    let mut b = Browser::start(viewport).await;
+
+    b.goto(&format!("{base}/console")).await;
+    pin_login(&b, &anna).await;
+    assert_eq!(b.path().await, "/console", "{}", b.text().await);
+    b.click_text("Amministrazione").await;
+    assert_eq!(b.path().await, "/console/amministrazione");
+    b.check("admin-inizio").await;
+
+    b.click_text("Operatori").await;
+    assert!(b.text().await.contains("Carlo Bianchi"));
+    b.check("admin-operatori").await;
+    b.click_text("Aggiungi l'operatore").await;
+    assert!(b.text().await.contains("Scegli almeno un ruolo"));
+    b.check("admin-operatori-errori").await;
+    b.click_text("Disattiva Carlo Bianchi").await;
+    assert!(b.text().await.contains("Carlo Bianchi è disattivato"));
+    b.check("admin-operatore-disattivato").await;
+    let next_click = carlo_b
+        .get(format!("{base}/console/sportello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next_click.status(), 403);
+    assert!(
+        next_click
+            .text()
+            .await
+            .unwrap()
+            .contains("non è più attiva")
+    );
+    let id = op.id.clone();
+    let active = live
+        .app
+        .with_db(move |c, _, _| procura::operator::find(c, &id).unwrap().unwrap().active)
+        .await;
+    assert!(!active);
+
+    b.click_text("Torna all'amministrazione").await;
+    b.click_text("Client OpenID Connect").await;
+    b.check("admin-client").await;
+    b.fill("#f-client_id", "pensioni-batch").await;
+    b.fill("#f-display_name", "Pensioni batch").await;
+    b.click_text("Registra il client").await;
+    assert!(b.text().await.contains("Scegli il tipo di client"));
+    b.check("admin-client-errori").await;
+    b.goto(&format!("{base}/console/amministrazione/client"))
+        .await;
+    b.fill("#f-client_id", "pensioni-web").await;
+    b.fill("#f-display_name", "Pensioni").await;
+    b.click("#f-auth_method option[value=client_secret_basic]")
+        .await;
+    b.fill("#f-redirect_uris", "https://app.example.it/cb")
+        .await;
+    b.click_text("Registra il client").await;
+    assert!(
+        b.text()
+            .await
+            .contains("Copia ora il segreto di pensioni-web")
+    );
+    b.check("admin-client-segreto").await;
+
+    b.goto(&format!("{base}/console/amministrazione/registro"))
+        .await;
+    assert!(b.text().await.contains("operator.disabled"));
+    b.check("admin-registro").await;
+    b.fill("#f-persona", "RSSMRA80A01H50").await;
+    b.click_text("Cerca").await;
+    assert!(b.text().await.contains("16 caratteri"));
+    b.check("admin-registro-errori").await;
+    b.click_text("Verifica l'integrità del registro").await;
+    assert!(b.text().await.contains("Registro integro"));
+    b.check("admin-registro-verificato").await;
+
+    b.goto(&format!("{base}/console/amministrazione/spid"))
+        .await;
+    assert!(b.text().await.contains("SPID non è tra i metodi"));
+    b.check("admin-spid").await;
+    eprintln!(
+        "console administration {}: {} pages checked with axe-core",
+        viewport.name,
+        b.checked.len()
+    );
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn console_administration_in_a_desktop_browser() {
+    if available() {
+        administration(DESKTOP).await;
+    }
+}
+
+#[actix_web::test]
+async fn console_administration_in_a_phone_browser() {
+    if available() {
+        administration(PHONE).await;
     }
 }

@@ -24,6 +24,7 @@ mod cns_tsl;
 mod codice_fiscale;
 mod concurrency;
 mod console;
+mod console_admin;
 mod console_browser;
 mod console_support;
 mod delegation;

@@ -18,6 +18,11 @@
 //! - **Actions** call the same domain functions as `/v1/operator/*`, with the operator as the
 //!   audit actor; reading a person's data is audited as the API audits it.
 
+pub mod admin;
+pub mod admin_audit;
+pub mod admin_clients;
+pub mod admin_operators;
+pub mod admin_spid;
 pub mod contact_center;
 pub mod desk;
 pub mod desk_delegations;
@@ -33,7 +38,7 @@ use actix_web::http::StatusCode;
 use askama::Template;
 
 /// The sections built so far (the navigation shows only these).
-pub const SECTIONS_BUILT: &[&str] = &[contact_center::PATH, desk::PATH];
+pub const SECTIONS_BUILT: &[&str] = &[contact_center::PATH, desk::PATH, admin::PATH];
 
 /// The console's content security policy: no script, styles and fonts from procura, forms
 /// posted to procura only.
