@@ -71,6 +71,10 @@ pub enum DbError {
     Migration(String),
     #[error("the blocking task was cancelled")]
     Cancelled,
+    /// The group-commit batch holding an audit record was not committed (the reason, as
+    /// told to every request of the batch).
+    #[error("the audit batch was not committed: {0}")]
+    AuditBatch(String),
     /// Not the database's fault, but met in the same places: ids and tokens written with
     /// a row come from the system CSPRNG, which can (in theory) fail.
     #[error("the system random number generator failed: {0}")]

@@ -156,12 +156,11 @@ async fn answer(
         subject,
         scope: body.scope,
     };
-    let key = state.audit_key.clone();
     let now = state.clock.now();
-    let allowed = db::run(&state.db, move |c| {
-        acting::check_access(c, &key, &request, now)
-    })
-    .await?;
+    let (allowed, event) =
+        db::run(&state.db, move |c| acting::check_access(c, &request, now)).await?;
+    // Never an answer without its trace: wait for the batch holding the record to commit.
+    state.audit_batch.append(now, event).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(AccessAnswer { allowed }))

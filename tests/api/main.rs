@@ -5,6 +5,7 @@
 mod acting;
 mod acting_support;
 mod audit;
+mod audit_batch;
 mod auth_support;
 mod booking;
 mod booking_support;
