@@ -41,7 +41,8 @@ struct Pending {
 
 /// The group-commit appender of one instance: a thread of its own and a queue.
 pub struct Appender {
-    queue: mpsc::Sender<Pending>,
+    queue: Option<mpsc::Sender<Pending>>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Appender {
@@ -51,25 +52,41 @@ impl std::fmt::Debug for Appender {
 }
 
 impl Appender {
-    /// Starts the writer thread; it ends when the appender is dropped and the queue is empty.
+    /// Starts the writer thread; dropping the appender writes what is queued and joins it
+    /// (so its pool connections are closed before the drop returns, not while the process
+    /// exits).
     pub fn start(pool: Pool, key: AuditKey) -> std::io::Result<Self> {
         let (queue, waiting) = mpsc::channel();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("procura-audit".into())
             .spawn(move || write_batches(&waiting, &pool, &key))?;
-        Ok(Self { queue })
+        Ok(Self {
+            queue: Some(queue),
+            writer: Some(writer),
+        })
     }
 
     /// Appends `event` with the next batch; returns once that batch has committed.
     pub async fn append(&self, now: DateTime<Utc>, event: Event) -> Result<(), DbError> {
         let (done, committed) = oneshot::channel();
         self.queue
+            .as_ref()
+            .ok_or_else(|| DbError::AuditBatch("the audit writer has stopped".into()))?
             .send(Pending { now, event, done })
             .map_err(|_| DbError::AuditBatch("the audit writer has stopped".into()))?;
         match committed.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(why)) => Err(DbError::AuditBatch(why)),
             Err(_) => Err(DbError::AuditBatch("the audit writer has stopped".into())),
+        }
+    }
+}
+
+impl Drop for Appender {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
         }
     }
 }
@@ -98,10 +115,10 @@ fn write_batches(waiting: &mpsc::Receiver<Pending>, pool: &Pool, key: &AuditKey)
 }
 
 fn write_batch(pool: &Pool, key: &AuditKey, batch: &[Pending]) -> Result<(), DbError> {
-    let mut conn = pool.get()?;
-    conn.write_transaction_retrying(|c| {
-        super::write_records(c, key, batch.iter().map(|p| (p.now, p.event.clone())))
-            .map_err(DbError::from)
-    })?;
-    Ok(())
+    crate::db::with_conn(pool, |conn| {
+        conn.write_transaction_retrying(|c| {
+            super::write_records(c, key, batch.iter().map(|p| (p.now, p.event.clone())))
+                .map_err(DbError::from)
+        })
+    })
 }

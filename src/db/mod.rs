@@ -41,6 +41,9 @@ impl Transient for diesel::result::Error {
         use diesel::result::{DatabaseErrorKind, Error};
         match self {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+            // A pooled connection found dead (the pool does not test them on check-out): it
+            // is discarded, and the next try gets another.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
             Error::DatabaseError(_, info) => {
                 let m = info.message();
                 // PostgreSQL 40P01 (diesel has no kind for it); SQLite SQLITE_BUSY.
@@ -213,6 +216,9 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
+        if FAILED_PING.with(|f| f.replace(false)) {
+            return true;
+        }
         match conn {
             DbConn::Postgres(c) => c.is_broken(),
             DbConn::Sqlite(c) => c.is_broken(),
@@ -238,6 +244,9 @@ pub fn build_pool(cfg: &DatabaseConfig) -> Result<Pool, DbError> {
         .max_size(cfg.pool_max_size.max(1))
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(cfg.connect_timeout_secs.max(1)))
+        // No `SELECT 1` before every use (a round trip per request on PostgreSQL): a dead
+        // connection is found by the work that fails on it, and `with_conn` discards it.
+        .test_on_check_out(false)
         .error_handler(Box::new(LogPoolErrors))
         .build(manager)?;
     Ok(pool)
@@ -252,8 +261,35 @@ impl r2d2::HandleError<DbError> for LogPoolErrors {
     }
 }
 
+thread_local! {
+    /// Set just before a pooled connection whose ping failed goes back to the pool, read (and
+    /// cleared) by [`Manager::has_broken`] on the same thread as it goes back.
+    static FAILED_PING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with a pooled connection (on the calling thread). The pool does not test a
+/// connection before handing it out; when `f` fails, the connection is pinged, and one that
+/// no longer answers is discarded rather than handed to the next request (which would fail
+/// too). The error of `f` is still this caller's (a closed connection is
+/// [`Transient`]: a retry gets another one).
+pub fn with_conn<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<DbError>,
+{
+    let mut conn = pool.get().map_err(DbError::from)?;
+    let result = f(&mut conn);
+    if result.is_err() && conn.ping().is_err() {
+        tracing::warn!("discarding a database connection that no longer answers");
+        FAILED_PING.with(|f| f.set(true));
+    }
+    drop(conn);
+    FAILED_PING.with(|f| f.set(false));
+    result
+}
+
 /// The one async→blocking bridge: takes a pooled connection on the blocking thread pool and
-/// runs `f` with it, so diesel never blocks an async worker.
+/// runs `f` with it ([`with_conn`]), so diesel never blocks an async worker.
 pub async fn run<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
@@ -261,10 +297,7 @@ where
     E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|_| E::from(DbError::Cancelled))?
+    actix_web::web::block(move || with_conn(&pool, f))
+        .await
+        .map_err(|_| E::from(DbError::Cancelled))?
 }

@@ -161,3 +161,144 @@ async fn no_answer_when_the_batch_holding_its_record_fails() {
         .await
         .expect("the chain verifies");
 }
+
+/// A real `procura serve` on this test's database, killed with SIGKILL while 16 callers keep
+/// asking access checks: every check it answered has its record, and the chain verifies.
+#[actix_web::test]
+async fn kill_9_under_load_loses_no_record_of_an_answered_check() {
+    let live = LiveApp::spawn().await;
+    let app = &live.app;
+    let service = service_client(app, "pensioni", "inps:read access:check").await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
+        .arg("serve")
+        .env("PROCURA_DATABASE__URL", app.database_url())
+        .env(
+            "PROCURA_KEYS__DIR",
+            app.config.keys.dir.display().to_string(),
+        )
+        .env("PROCURA_AUDIT__HMAC_KEY", crate::helpers::AUDIT_KEY_HEX)
+        .env("PROCURA_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("PROCURA_LOG__FILTER", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "procura serve did not start");
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let callers: Vec<_> = (0..16)
+        .map(|caller| {
+            let (http, base, service) = (http.clone(), base.clone(), service.clone());
+            let answered = answered.clone();
+            actix_web::rt::spawn(async move {
+                for n in 0.. {
+                    let id = format!("crash-{caller}-{n}");
+                    let sent = http
+                        .post(format!("{base}/v1/access/check"))
+                        .basic_auth(&service.id, Some(&service.secret))
+                        .header("x-request-id", &id)
+                        .json(&serde_json::json!({
+                            "actor": "RSSMRA85T10A562S",
+                            "subject": "BNCLCU70C15F205J",
+                            "scope": "inps:read",
+                        }))
+                        .send()
+                        .await;
+                    let Ok(resp) = sent else { break };
+                    let status = resp.status().as_u16();
+                    let Ok(body) = resp.json::<serde_json::Value>().await else {
+                        break;
+                    };
+                    if status == 200 && body["allowed"] == false {
+                        answered.lock().unwrap().push(id);
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill once the load is well under way.
+    for _ in 0..200 {
+        if answered.lock().unwrap().len() >= 300 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() >= 100, "only {} answers", answered.len());
+    let records = app.with_db(|c, _, _| all_records(c)).await;
+    let recorded: std::collections::HashSet<String> = records
+        .iter()
+        .filter(|r| r.action == "access.check")
+        .filter_map(|r| r.request_id.clone())
+        .collect();
+    for id in &answered {
+        assert!(recorded.contains(id), "{id} was answered but has no record");
+    }
+    app.with_db(|c, key, _| procura::audit::verify(c, key).unwrap())
+        .await
+        .expect("the chain verifies");
+}
+
+/// The pool does not test connections before handing them out: on PostgreSQL, connections
+/// killed under it fail at most one request each (503, retry) and are then replaced.
+#[actix_web::test]
+async fn dead_database_connections_are_replaced() {
+    let live = LiveApp::spawn_with(|c| c.database.pool_max_size = 4).await;
+    if !live.app.database_url().starts_with("postgres") {
+        return; // SQLite connections are files: nothing to kill
+    }
+    let delegator = code("VRDGLI40A41H501");
+    let delegate = code("RSSMRA85T10H501");
+    let service = service_client(&live.app, "pensioni", "inps:read access:check").await;
+    let http = reqwest::Client::new();
+    let ask = |n: usize| {
+        let (http, base, service) = (&http, &live.base, &service);
+        let (actor, subject) = (delegate.as_str(), delegator.as_str());
+        async move { check_at(http, base, service, &format!("dead-{n}"), actor, subject).await }
+    };
+    for n in 0..8 {
+        assert_eq!(ask(n).await.0, 200);
+    }
+    live.app
+        .with_db(|c, _, _| {
+            use diesel::connection::SimpleConnection;
+            if let DbConn::Postgres(c) = c {
+                c.batch_execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                .unwrap();
+            }
+        })
+        .await;
+    let mut failed = 0;
+    for n in 8..20 {
+        let (status, body) = ask(n).await;
+        match status {
+            200 => {}
+            503 => failed += 1,
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(failed <= 5, "{failed} requests failed");
+    for n in 20..30 {
+        assert_eq!(ask(n).await.0, 200, "dead connections are still handed out");
+    }
+}

@@ -17,6 +17,7 @@ mod cie_saml;
 mod cie_support;
 mod cli;
 mod cli_first_hour;
+mod client_cache;
 mod clients;
 mod cns_login;
 mod cns_support;
