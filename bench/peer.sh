@@ -71,7 +71,7 @@ LUA
 }
 rps=() p99=()
 measure() { # name lua url pid -> sets last_rps last_p99, checks 2xx
-  local out="$work/wrk-$1.out"
+  local out="$work/wrk-${1//[^a-z]/_}.out"
   taskset -c "$wrk_cores" wrk -t1 -c"$connections" -d2s -s "$2" "$3" >/dev/null
   taskset -c "$wrk_cores" wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$2" "$3" >"$out" &
   local wrk_pid=$! peak=0 now
