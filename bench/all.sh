@@ -34,6 +34,9 @@ BENCH_SECONDS=3 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/oauth.sh
 step "acting on behalf: /v1/access/check and delegated-token /introspect"
 BENCH_PERSONS=5000 BENCH_DELEGATIONS="2000" BENCH_SECONDS=2 bench/acting.sh
 BENCH_PERSONS=5000 BENCH_DELEGATIONS="2000" BENCH_SECONDS=2 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/acting.sh
+step "beside a peer: oidc-provider (npm, pinned) and procura on one core each, ratios"
+BENCH_SECONDS=5 BENCH_PROCURA=target/release/procura bench/peer.sh
+BENCH_SECONDS=5 BENCH_PROCURA=target/release/procura BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/peer.sh
 step "booking routes without login: worst inputs, rate limits, memory"
 BENCH_SECONDS=2 bench/booking.sh
 BENCH_SECONDS=2 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/booking.sh

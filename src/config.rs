@@ -123,6 +123,10 @@ pub struct OauthConfig {
     pub code_ttl_secs: u64,
     /// Lifetime of a refresh-token family, counted from the login it comes from.
     pub refresh_token_ttl_secs: u64,
+    /// Seconds an instance remembers a successful `client_secret_basic` authentication (keyed
+    /// by client id and the secret's hash), so repeated calls skip a database read. A removed
+    /// client or a rotated secret takes effect within this time on every instance. 0: off.
+    pub client_cache_secs: u64,
 }
 
 impl Default for OauthConfig {
@@ -134,6 +138,7 @@ impl Default for OauthConfig {
             id_token_ttl_secs: 600,
             code_ttl_secs: 60,
             refresh_token_ttl_secs: 8 * 3600,
+            client_cache_secs: 5,
         }
     }
 }

@@ -551,6 +551,17 @@ impl From<DbError> for ApiError {
                 a.cause = Some(e.to_string().into_boxed_str());
                 a
             }
+            // The audit record of the answer could not be committed: no answer without it.
+            DbError::AuditBatch(_) => {
+                tracing::error!(error = %e, "answer withheld: its audit record was not committed");
+                let mut a = ApiError::new(
+                    ProblemKind::ServiceUnavailable,
+                    "Il servizio è momentaneamente occupato: riprova tra qualche secondo.",
+                );
+                a.retry_after = Some(1);
+                a.cause = Some(e.to_string().into_boxed_str());
+                a
+            }
             // A conflict with a parallel transaction that outlived its retries: try again.
             ref transient if crate::db::Transient::is_transient(transient) => {
                 tracing::warn!(error = %transient, "transient database conflict");

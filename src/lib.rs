@@ -67,6 +67,11 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeySet>,
     pub audit_key: Arc<AuditKey>,
+    /// Group commit for the audit records of requests that write nothing else (access
+    /// checks): one writer thread per instance (see [`audit::batch`]).
+    pub audit_batch: Arc<audit::batch::Appender>,
+    /// Successful client-secret authentications, remembered `oauth.client_cache_secs`.
+    pub client_cache: Arc<oauth::client_cache::ClientCache>,
     pub metrics: Arc<Metrics>,
     /// argon2id for PINs, off the async workers, at most one hash per core at a time.
     pub hasher: Arc<PasswordHasher>,
@@ -241,6 +246,11 @@ impl AppState {
         } else {
             None
         };
+        let audit_batch = audit::batch::Appender::start(pool.clone(), audit_key.clone())
+            .context("starting the audit writer thread")?;
+        let client_cache = oauth::client_cache::ClientCache::new(std::time::Duration::from_secs(
+            config.oauth.client_cache_secs,
+        ));
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config_pin_rate = config.pin.attempts_per_minute_per_address;
         Ok(Self {
@@ -257,6 +267,8 @@ impl AppState {
             db: pool,
             clock,
             keys: Arc::new(key_set),
+            audit_batch: Arc::new(audit_batch),
+            client_cache: Arc::new(client_cache),
             audit_key: Arc::new(audit_key),
             metrics: Arc::new(Metrics::new()?),
             hasher: Arc::new(PasswordHasher::new(cores)?),

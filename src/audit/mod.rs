@@ -20,7 +20,16 @@
 //! two transactions can wait on each other through it (on PostgreSQL: no `deadlock
 //! detected`; SQLite's `BEGIN IMMEDIATE` serialises writers anyway). Code must not read
 //! `audit_head` or `audit_log` inside a transaction and expect its own appends to be there.
+//!
+//! # Group commit
+//!
+//! A request whose only write is its audit record (the access check) does not open a
+//! transaction of its own: [`batch::Appender`] appends the records of concurrent requests in
+//! one transaction per batch, one `audit_head` lock for all of them, and the request is
+//! answered once its batch has committed. The batch transaction writes nothing but audit
+//! rows, so the lock order above holds for it too.
 
+pub mod batch;
 mod chain;
 pub mod checkpoint;
 mod key;
@@ -178,46 +187,73 @@ pub fn append(
     event: Event,
 ) -> Result<(), DbError> {
     let key = key.clone();
-    db::at_end(conn, move |c| write_record(c, &key, now, event).map(|_| ()))?;
+    db::at_end(conn, move |c| write_record(c, &key, now, event))?;
     Ok(())
 }
 
 /// Writes the record: the first statement locks `audit_head`, so concurrent appenders queue
 /// up and the chain stays linear (on SQLite the transaction must be IMMEDIATE, which
-/// `write_transaction` is). Returns its `seq`.
+/// `write_transaction` is).
 fn write_record(
     conn: &mut DbConn,
     key: &AuditKey,
     now: DateTime<Utc>,
     event: Event,
-) -> QueryResult<i64> {
+) -> QueryResult<()> {
+    write_records(conn, key, std::iter::once((now, event)))
+}
+
+/// Writes `events` in the order given, as consecutive records: one `audit_head` lock (the
+/// first statement), the chain computed from the head read after it, one multi-row insert
+/// per [`batch::MAX_BATCH`] records, the new head hash last.
+pub(crate) fn write_records(
+    conn: &mut DbConn,
+    key: &AuditKey,
+    events: impl ExactSizeIterator<Item = (DateTime<Utc>, Event)>,
+) -> QueryResult<()> {
+    let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    if count == 0 {
+        return Ok(());
+    }
     diesel::update(audit_head::table.find(1_i64))
-        .set(audit_head::last_seq.eq(audit_head::last_seq + 1))
+        .set(audit_head::last_seq.eq(audit_head::last_seq + count))
         .execute(conn)?;
-    let (seq, prev_hash): (i64, String) = audit_head::table
+    let (last_seq, mut prev_hash): (i64, String) = audit_head::table
         .find(1_i64)
         .select((audit_head::last_seq, audit_head::last_hash))
         .first(conn)?;
-    let mut record = Record {
-        seq,
-        occurred_at: now.naive_utc(),
-        actor: event.actor.0,
-        subject: event.subject.map(|s| s.0),
-        action: event.action.to_owned(),
-        outcome: event.outcome.as_str().to_owned(),
-        request_id: event.request_id,
-        detail: event.detail.map(|d| d.to_string()),
-        prev_hash,
-        hash: String::new(),
-    };
-    record.hash = chain::record_hash(key, &record);
-    diesel::insert_into(audit_log::table)
-        .values(&record)
-        .execute(conn)?;
+    let mut records = Vec::with_capacity(events.len());
+    for (seq, (now, event)) in (last_seq - count + 1..).zip(events) {
+        let mut record = Record {
+            seq,
+            occurred_at: now.naive_utc(),
+            actor: event.actor.0,
+            subject: event.subject.map(|s| s.0),
+            action: event.action.to_owned(),
+            outcome: event.outcome.as_str().to_owned(),
+            request_id: event.request_id,
+            detail: event.detail.map(|d| d.to_string()),
+            prev_hash,
+            hash: String::new(),
+        };
+        record.hash = chain::record_hash(key, &record);
+        prev_hash = record.hash.clone();
+        records.push(record);
+    }
+    for chunk in records.chunks(batch::MAX_BATCH) {
+        match conn {
+            DbConn::Postgres(c) => diesel::insert_into(audit_log::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConn::Sqlite(c) => diesel::insert_into(audit_log::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
     diesel::update(audit_head::table.find(1_i64))
-        .set(audit_head::last_hash.eq(&record.hash))
+        .set(audit_head::last_hash.eq(&prev_hash))
         .execute(conn)?;
-    Ok(seq)
+    Ok(())
 }
 
 /// Appends `event` in a transaction of its own (for events with no other state change,

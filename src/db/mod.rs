@@ -41,6 +41,9 @@ impl Transient for diesel::result::Error {
         use diesel::result::{DatabaseErrorKind, Error};
         match self {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+            // A pooled connection found dead (the pool does not test them on check-out): it
+            // is discarded, and the next try gets another.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
             Error::DatabaseError(_, info) => {
                 let m = info.message();
                 // PostgreSQL 40P01 (diesel has no kind for it); SQLite SQLITE_BUSY.
@@ -71,6 +74,10 @@ pub enum DbError {
     Migration(String),
     #[error("the blocking task was cancelled")]
     Cancelled,
+    /// The group-commit batch holding an audit record was not committed (the reason, as
+    /// told to every request of the batch).
+    #[error("the audit batch was not committed: {0}")]
+    AuditBatch(String),
     /// Not the database's fault, but met in the same places: ids and tokens written with
     /// a row come from the system CSPRNG, which can (in theory) fail.
     #[error("the system random number generator failed: {0}")]
@@ -239,6 +246,9 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
+        if FAILED_PING.with(|f| f.replace(false)) {
+            return true;
+        }
         match conn {
             DbConn::Postgres(c) => c.is_broken(),
             DbConn::Sqlite(c) => c.is_broken(),
@@ -264,6 +274,9 @@ pub fn build_pool(cfg: &DatabaseConfig) -> Result<Pool, DbError> {
         .max_size(cfg.pool_max_size.max(1))
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(cfg.connect_timeout_secs.max(1)))
+        // No `SELECT 1` before every use (a round trip per request on PostgreSQL): a dead
+        // connection is found by the work that fails on it, and `with_conn` discards it.
+        .test_on_check_out(false)
         .error_handler(Box::new(LogPoolErrors))
         .build(manager)?;
     Ok(pool)
@@ -278,8 +291,35 @@ impl r2d2::HandleError<DbError> for LogPoolErrors {
     }
 }
 
+thread_local! {
+    /// Set just before a pooled connection whose ping failed goes back to the pool, read (and
+    /// cleared) by [`Manager::has_broken`] on the same thread as it goes back.
+    static FAILED_PING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with a pooled connection (on the calling thread). The pool does not test a
+/// connection before handing it out; when `f` fails, the connection is pinged, and one that
+/// no longer answers is discarded rather than handed to the next request (which would fail
+/// too). The error of `f` is still this caller's (a closed connection is
+/// [`Transient`]: a retry gets another one).
+pub fn with_conn<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<DbError>,
+{
+    let mut conn = pool.get().map_err(DbError::from)?;
+    let result = f(&mut conn);
+    if result.is_err() && conn.ping().is_err() {
+        tracing::warn!("discarding a database connection that no longer answers");
+        FAILED_PING.with(|f| f.set(true));
+    }
+    drop(conn);
+    FAILED_PING.with(|f| f.set(false));
+    result
+}
+
 /// The one async→blocking bridge: takes a pooled connection on the blocking thread pool and
-/// runs `f` with it, so diesel never blocks an async worker.
+/// runs `f` with it ([`with_conn`]), so diesel never blocks an async worker.
 pub async fn run<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
@@ -287,10 +327,7 @@ where
     E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|_| E::from(DbError::Cancelled))?
+    actix_web::web::block(move || with_conn(&pool, f))
+        .await
+        .map_err(|_| E::from(DbError::Cancelled))?
 }

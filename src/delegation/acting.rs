@@ -5,7 +5,7 @@
 //! revocation, renunciation or end date takes effect on the next request, on every instance.
 
 use super::{Delegation, find, in_force_between, in_force_for_delegate};
-use crate::audit::{self, AuditKey, Event, Outcome, Party};
+use crate::audit::{Event, Outcome, Party};
 use crate::db::{DbConn, DbError};
 use crate::oauth::scope;
 use crate::person::{CodiceFiscale, registry};
@@ -79,32 +79,35 @@ pub struct CheckRequest {
     pub scope: String,
 }
 
-/// [`may_act`], audited in the same transaction: the client as actor, the subject person as
-/// subject, the acting person, scope and answer as detail — never the reason (domain §3).
+/// [`may_act`] and the audit record of its answer: the client as actor, the subject person
+/// as subject, the acting person, scope and answer as detail — never the reason (domain §3).
+/// The check writes nothing else, so the record goes to the group-commit appender
+/// ([`crate::audit::batch`]); the caller answers only once it is committed.
 pub fn check_access(
     conn: &mut DbConn,
-    key: &AuditKey,
     request: &CheckRequest,
     now: DateTime<Utc>,
-) -> Result<bool, DbError> {
-    conn.write_transaction(|c| {
-        let allowed = may_act(c, &request.actor, &request.subject, &request.scope, now)?;
-        let outcome = if allowed {
-            Outcome::Success
-        } else {
-            Outcome::Denied
-        };
-        let mut event = Event::new(Party::client(&request.client_id), "access.check", outcome)
-            .on_behalf_of(Party::person(&request.subject))
-            .detail(serde_json::json!({
-                "actor": Party::person(&request.actor).as_str(),
-                "scope": request.scope,
-                "allowed": allowed,
-            }));
-        if let Some(id) = &request.request_id {
-            event = event.request_id(id.clone());
-        }
-        audit::append(c, key, now, event)?;
-        Ok(allowed)
-    })
+) -> Result<(bool, Event), DbError> {
+    let allowed = may_act(conn, &request.actor, &request.subject, &request.scope, now)?;
+    Ok((allowed, check_event(request, allowed)))
+}
+
+/// The audit record of an access check's answer.
+pub fn check_event(request: &CheckRequest, allowed: bool) -> Event {
+    let outcome = if allowed {
+        Outcome::Success
+    } else {
+        Outcome::Denied
+    };
+    let mut event = Event::new(Party::client(&request.client_id), "access.check", outcome)
+        .on_behalf_of(Party::person(&request.subject))
+        .detail(serde_json::json!({
+            "actor": Party::person(&request.actor).as_str(),
+            "scope": request.scope,
+            "allowed": allowed,
+        }));
+    if let Some(id) = &request.request_id {
+        event = event.request_id(id.clone());
+    }
+    event
 }

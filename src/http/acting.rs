@@ -9,7 +9,7 @@
 use super::auth::{Principal, json_body};
 use super::request_id::RequestId;
 use crate::AppState;
-use crate::db::{self, DbError};
+use crate::db;
 use crate::delegation::acting::{self, CheckRequest};
 use crate::error::{ApiError, ProblemKind};
 use crate::oauth::client::{self, Client, ClientAuthError};
@@ -156,12 +156,11 @@ async fn answer(
         subject,
         scope: body.scope,
     };
-    let key = state.audit_key.clone();
     let now = state.clock.now();
-    let allowed = db::run(&state.db, move |c| {
-        acting::check_access(c, &key, &request, now)
-    })
-    .await?;
+    let (allowed, event) =
+        db::run(&state.db, move |c| acting::check_access(c, &request, now)).await?;
+    // Never an answer without its trace: wait for the batch holding the record to commit.
+    state.audit_batch.append(now, event).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(AccessAnswer { allowed }))
@@ -188,17 +187,16 @@ async fn authenticate(
         client::credentials_from(authorization, client_id, None, assertion_type, assertion)
             .map_err(|e| refused(e.description()))?;
     let issuer = &state.config.oauth.issuer;
-    let audiences = [
+    let audiences = vec![
         format!("{issuer}/v1/access/check"),
         format!("{issuer}/token"),
         issuer.clone(),
     ];
     let now = state.clock.now();
-    let result = db::run(&state.db, move |c| {
-        let auds: Vec<&str> = audiences.iter().map(String::as_str).collect();
-        Ok::<_, DbError>(client::authenticate(c, &credentials, &auds, now))
-    })
-    .await?;
+    let result = state
+        .client_cache
+        .authenticate(&state.db, credentials, audiences, now)
+        .await?;
     let client = result.map_err(|e: ClientAuthError| {
         if e.error_code() == "server_error" {
             ApiError::internal(e.description())

@@ -441,14 +441,13 @@ async fn authenticate_client(
         params.get("client_assertion"),
     )
     .map_err(|e| OAuthError::invalid_client(&e, used_basic))?;
-    let audiences = assertion_audiences(state);
+    let audiences = assertion_audiences(state).to_vec();
     let now = state.clock.now();
-    db::run(&state.db, move |c| {
-        let auds: Vec<&str> = audiences.iter().map(String::as_str).collect();
-        Ok::<_, DbError>(client::authenticate(c, &credentials, &auds, now))
-    })
-    .await?
-    .map_err(|e| OAuthError::invalid_client(&e, used_basic))
+    state
+        .client_cache
+        .authenticate(&state.db, credentials, audiences, now)
+        .await?
+        .map_err(|e| OAuthError::invalid_client(&e, used_basic))
 }
 
 pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {

@@ -1,7 +1,8 @@
 //! The OpenID Connect provider face: clients, signing keys, tokens, the authorization
 //! code flow, refresh, introspection, revocation and logout.
 //!
-//! - [`client`]: relying parties and their authentication at the token endpoint.
+//! - [`client`]: relying parties and their authentication at the token endpoint;
+//!   [`client_cache`] remembers successful secret authentications for a few seconds.
 //! - [`keys`], [`jwt`]: signing keys (rotation, JWKS) and the JWTs they sign.
 //! - [`authorize`], [`session`], [`grant`], [`tokens`]: the authorization code flow from
 //!   request to token response; [`subject`] the stable `sub` of each person.
@@ -11,6 +12,7 @@
 pub mod authorize;
 pub mod cleanup;
 pub mod client;
+pub mod client_cache;
 pub mod exchange;
 pub mod grant;
 pub mod jwt;

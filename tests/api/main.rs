@@ -5,6 +5,7 @@
 mod acting;
 mod acting_support;
 mod audit;
+mod audit_batch;
 mod audit_checkpoints;
 mod auth_support;
 mod booking;
@@ -17,6 +18,7 @@ mod cie_saml;
 mod cie_support;
 mod cli;
 mod cli_first_hour;
+mod client_cache;
 mod clients;
 mod cns_login;
 mod cns_support;
