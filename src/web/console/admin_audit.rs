@@ -343,6 +343,14 @@ fn broken_text(b: &Broken) -> String {
             "il record n. {seq} è fuori dall'intervallo 1..{head} dei numeri assegnati: è stato \
              falsificato"
         ),
+        Broken::ShorterThanCheckpoint { file, seq, last } => format!(
+            "il registro finisce al record n. {last}, ma il checkpoint firmato {file} attesta \
+             il record n. {seq}: record tolti dalla fine"
+        ),
+        Broken::DiffersFromCheckpoint { file, seq } => format!(
+            "il record n. {seq} non è quello firmato nel checkpoint {file}: il registro è stato \
+             tagliato e riscritto"
+        ),
     }
 }
 
@@ -380,15 +388,30 @@ pub async fn verify(
     }
     let running = Running;
     let (key, acting, now) = (state.audit_key.clone(), desk.acting(), state.clock.now());
+    // The signed checkpoints (`audit.checkpoint_dir`), read before the log as the CLI does.
+    let checkpoints = state
+        .config
+        .audit
+        .checkpoint_dir
+        .clone()
+        .map(|dir| (dir, state.keys.clone()));
     let checked = db::run(&state.db, move |c| {
         let _running = running;
-        let result = audit::verify(c, &key)?;
+        let anchors = match checkpoints {
+            None => Ok(Vec::new()),
+            Some((dir, keys)) => audit::checkpoint::read_dir(&dir, &keys)
+                .map_err(|e| format!("un checkpoint firmato non è valido ({e})")),
+        };
+        let result = match anchors {
+            Ok(anchors) => audit::verify_against(c, &key, &anchors)?.map_err(|b| broken_text(&b)),
+            Err(bad) => Err(bad),
+        };
         let (outcome, detail) = match &result {
             Ok(v) => (
                 Outcome::Success,
-                json!({ "count": v.count, "head_hash": v.head_hash }),
+                json!({ "count": v.count, "head_hash": v.head_hash, "checkpoints": v.checkpoints }),
             ),
-            Err(b) => (Outcome::Failure, json!({ "broken": b.to_string() })),
+            Err(b) => (Outcome::Failure, json!({ "broken": b })),
         };
         let mut event = Event::new(acting.actor, "audit.verified", outcome).detail(detail);
         if let Some(id) = acting.request_id {
@@ -399,14 +422,18 @@ pub async fn verify(
     })
     .await;
     let notice = match checked {
+        Ok(Ok(v)) if v.checkpoints > 0 => Notice::success(format!(
+            "Registro integro: {} record, catena verificata fino all'hash di testa {} e \
+             conforme a tutti i {} checkpoint firmati.",
+            v.count, v.head_hash, v.checkpoints
+        )),
         Ok(Ok(v)) => Notice::success(format!(
             "Registro integro: {} record, catena verificata fino all'hash di testa {} (conservalo \
              fuori dal database per accorgerti di un taglio futuro).",
             v.count, v.head_hash
         )),
         Ok(Err(b)) => Notice::refused(format!(
-            "Registro NON integro: {}. Avvisa subito il responsabile della sicurezza.",
-            broken_text(&b)
+            "Registro NON integro: {b}. Avvisa subito il responsabile della sicurezza."
         )),
         Err(e) => return unavailable(&state, &e, "audit verification"),
     };
