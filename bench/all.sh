@@ -37,4 +37,7 @@ BENCH_PERSONS=5000 BENCH_DELEGATIONS="2000" BENCH_SECONDS=2 BENCH_DATABASE_URL="
 step "booking routes without login: worst inputs, rate limits, memory"
 BENCH_SECONDS=2 bench/booking.sh
 BENCH_SECONDS=2 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/booking.sh
+step "hostile load: stalled connections, maximum-size and chunked bodies, schemathesis; peak RSS"
+BENCH_SCHEMATHESIS_SECONDS=30 bench/hostile.sh
+BENCH_SCHEMATHESIS_SECONDS=30 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/hostile.sh
 step "done"
