@@ -228,16 +228,15 @@ async fn one_address_holds_at_most_the_configured_connections_others_are_still_s
             held.push(s);
         }
         std::thread::sleep(Duration::from_millis(100));
-        // One more from the same address is refused at once, with a 429 problem.
+        // One more from the same address is refused at once, with a 429 problem (it sends
+        // nothing, so that the close carries no reset that could swallow the answer).
         let mut extra = connect_from(addr, "127.0.0.1");
         let asked = Instant::now();
-        let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
         let (text, closed) = read_to_close(&mut extra);
         assert!(closed - asked < Duration::from_millis(HEADER_MS / 2));
-        if !text.is_empty() {
-            assert!(text.starts_with("HTTP/1.1 429"), "{text}");
-            assert!(text.contains("problems/too-many-requests"), "{text}");
-        }
+        assert!(text.starts_with("HTTP/1.1 429"), "{text}");
+        assert!(text.contains("problems/too-many-requests"), "{text}");
+        assert!(text.contains("Troppe connessioni"), "{text}");
         // Another address is served meanwhile.
         assert_eq!(healthz_from(addr, "127.0.0.3"), 200);
         // Once the stalled ones are closed (header limit), the address may connect again.
