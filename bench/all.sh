@@ -40,4 +40,7 @@ BENCH_SECONDS=5 BENCH_PROCURA=target/release/procura BENCH_DATABASE_URL="$PG_ADM
 step "booking routes without login: worst inputs, rate limits, memory"
 BENCH_SECONDS=2 bench/booking.sh
 BENCH_SECONDS=2 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/booking.sh
+step "hostile load: stalled connections, maximum-size and chunked bodies, schemathesis; peak RSS"
+BENCH_SCHEMATHESIS_SECONDS=30 bench/hostile.sh
+BENCH_SCHEMATHESIS_SECONDS=30 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/hostile.sh
 step "done"

@@ -44,6 +44,18 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Milliseconds a client has to send a whole request head (line and headers), on a new
+    /// connection and between requests on a kept-alive one.
+    pub header_timeout_ms: u64,
+    /// Longest pause, in milliseconds, between two pieces of a request body.
+    pub body_idle_timeout_ms: u64,
+    /// Milliseconds a request body may take in all, from the first read to its end.
+    pub body_timeout_ms: u64,
+    /// Connections one client address (an IPv6 /64) may hold open at once on `bind`;
+    /// 0 means no limit (behind a reverse proxy every client has the proxy's address).
+    pub max_connections_per_address: usize,
+    /// Threads for blocking work (database, TLS-free crypto) across all workers.
+    pub blocking_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +64,11 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8080".into(),
             body_limit_bytes: 256 * 1024,
             workers: 0,
+            header_timeout_ms: 5_000,
+            body_idle_timeout_ms: 5_000,
+            body_timeout_ms: 30_000,
+            max_connections_per_address: 64,
+            blocking_threads: 32,
         }
     }
 }

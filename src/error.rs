@@ -19,6 +19,7 @@ pub enum ProblemKind {
     MalformedJson,
     UnsupportedMediaType,
     PayloadTooLarge,
+    RequestTimeout,
     InvalidPath,
     InvalidQuery,
     ValidationFailed,
@@ -91,10 +92,11 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 69] = [
+    pub const ALL: [ProblemKind; 70] = [
         ProblemKind::MalformedJson,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::PayloadTooLarge,
+        ProblemKind::RequestTimeout,
         ProblemKind::InvalidPath,
         ProblemKind::InvalidQuery,
         ProblemKind::ValidationFailed,
@@ -168,6 +170,7 @@ impl ProblemKind {
             ProblemKind::MalformedJson => "malformed-json",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
             ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::RequestTimeout => "request-timeout",
             ProblemKind::InvalidPath => "invalid-path",
             ProblemKind::InvalidQuery => "invalid-query",
             ProblemKind::ValidationFailed => "validation-failed",
@@ -252,6 +255,7 @@ impl ProblemKind {
             }
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ProblemKind::ValidationFailed | ProblemKind::InvalidCodiceFiscale => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -327,6 +331,7 @@ impl ProblemKind {
             ProblemKind::MalformedJson => "Malformed JSON body",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
             ProblemKind::PayloadTooLarge => "Request body too large",
+            ProblemKind::RequestTimeout => "Request body not received in time",
             ProblemKind::InvalidPath => "Invalid path parameter",
             ProblemKind::InvalidQuery => "Invalid query string",
             ProblemKind::ValidationFailed => "Validation failed",

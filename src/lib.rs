@@ -19,8 +19,10 @@
 //! - [`web`]: HTML for people: templates, citizen pages, static assets.
 //! - [`error`]: `ApiError` → RFC 9457 problem+json.
 //! - [`clock`]: the injected clock.
+//! - [`allocator`]: glibc malloc settings that bound memory kept after load.
 //! - [`cli`]: the `procura` command line.
 
+pub mod allocator;
 pub mod audit;
 pub mod booking;
 pub mod cie;
@@ -333,15 +335,15 @@ impl Application {
         };
         let bind = listener.local_addr()?.to_string();
         let port = listener.local_addr()?.port();
-        let workers = match state.config.server.workers {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
-        let server = HttpServer::new(move || http::app(state.clone()))
-            .workers(workers)
-            .listen(listener)?
-            .run();
-        tracing::info!(%bind, port, workers, "procura listening");
+        let limits = http::server::Limits::from_config(&state.config.server);
+        let server = http::server::main_listener(state, listener)?;
+        tracing::info!(
+            %bind,
+            port,
+            workers = limits.workers,
+            blocking_threads_per_worker = limits.blocking_threads_per_worker,
+            "procura listening"
+        );
         Ok(Self { port, server, cns })
     }
 
@@ -362,8 +364,11 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
+        let limits = http::server::Limits::from_config(&state.config.server);
         let server = HttpServer::new(move || http::cns_listener_app(state.clone()))
             .workers(workers)
+            .worker_max_blocking_threads(limits.blocking_threads_per_worker)
+            .client_request_timeout(limits.header_timeout)
             .on_connect(cns::listener::on_connect)
             .listen_openssl(listener, acceptor)?
             .run();

@@ -5,6 +5,7 @@
 
 mod acting;
 pub mod auth;
+pub mod body_deadline;
 mod booking;
 mod booking_operator;
 mod browser;
@@ -12,6 +13,7 @@ mod cie;
 mod cie_saml;
 mod cns;
 mod codice_fiscale;
+pub mod connection;
 mod delegation;
 mod delegation_operator;
 mod login;
@@ -26,6 +28,7 @@ mod pin;
 mod pin_operator;
 pub mod problems;
 pub mod request_id;
+pub mod server;
 mod spid;
 mod webmeeting;
 
@@ -224,6 +227,7 @@ pub fn app(
     >,
 > {
     let body_limit = state.config.server.body_limit_bytes;
+    let body_timeouts = body_deadline::BodyTimeouts::from_config(&state.config.server);
     let metrics = state.metrics.clone();
     App::new()
         .app_data(web::Data::new(state))
@@ -238,4 +242,7 @@ pub fn app(
             metrics::observe(metrics.clone(), req, next)
         }))
         .wrap(from_fn(request_id::middleware))
+        .wrap(from_fn(move |req, next| {
+            body_deadline::middleware(body_timeouts, req, next)
+        }))
 }

@@ -52,6 +52,7 @@ mod pin_http;
 mod pin_issuance;
 mod pin_login;
 mod readme;
+mod slow_clients;
 mod spid_login;
 mod spid_logout;
 mod spid_registry;
