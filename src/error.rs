@@ -64,6 +64,7 @@ pub enum ProblemKind {
     DelegationNameMismatch,
     DelegationNotActive,
     DelegationNotPending,
+    DelegationSameOperator,
     DelegationLoginLevel,
     // Bookings and the web meeting
     BookingDeskInactive,
@@ -91,7 +92,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 69] = [
+    pub const ALL: [ProblemKind; 70] = [
         ProblemKind::MalformedJson,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::PayloadTooLarge,
@@ -138,6 +139,7 @@ impl ProblemKind {
         ProblemKind::DelegationNameMismatch,
         ProblemKind::DelegationNotActive,
         ProblemKind::DelegationNotPending,
+        ProblemKind::DelegationSameOperator,
         ProblemKind::DelegationLoginLevel,
         ProblemKind::BookingDeskInactive,
         ProblemKind::BookingGuestNotAllowed,
@@ -215,6 +217,7 @@ impl ProblemKind {
             ProblemKind::DelegationNameMismatch => "delegation-name-mismatch",
             ProblemKind::DelegationNotActive => "delegation-not-active",
             ProblemKind::DelegationNotPending => "delegation-not-pending",
+            ProblemKind::DelegationSameOperator => "delegation-same-operator",
             ProblemKind::DelegationLoginLevel => "delegation-login-level",
             ProblemKind::BookingDeskInactive => "booking-desk-inactive",
             ProblemKind::BookingGuestNotAllowed => "booking-guest-not-allowed",
@@ -296,6 +299,7 @@ impl ProblemKind {
             ProblemKind::DelegationNameMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::DelegationNotActive => StatusCode::CONFLICT,
             ProblemKind::DelegationNotPending => StatusCode::CONFLICT,
+            ProblemKind::DelegationSameOperator => StatusCode::CONFLICT,
             ProblemKind::DelegationLoginLevel => StatusCode::FORBIDDEN,
             ProblemKind::BookingDeskInactive => StatusCode::CONFLICT,
             ProblemKind::BookingGuestNotAllowed => StatusCode::FORBIDDEN,
@@ -378,6 +382,7 @@ impl ProblemKind {
             ProblemKind::DelegationNameMismatch => "Delegate's names do not match the registry",
             ProblemKind::DelegationNotActive => "Delegation not active",
             ProblemKind::DelegationNotPending => "Delegation not waiting for verification",
+            ProblemKind::DelegationSameOperator => "Verification by the operator who registered it",
             ProblemKind::DelegationLoginLevel => "Login level too low to register a delegation",
             ProblemKind::BookingDeskInactive => "Desk not taking bookings",
             ProblemKind::BookingGuestNotAllowed => "Guest booking not allowed at this desk",

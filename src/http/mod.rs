@@ -5,14 +5,14 @@
 
 mod acting;
 pub mod auth;
-mod booking;
+pub mod booking;
 mod booking_operator;
 mod browser;
 mod cie;
 mod cie_saml;
 mod cns;
 mod codice_fiscale;
-mod delegation;
+pub mod delegation;
 mod delegation_operator;
 mod login;
 pub mod metrics;
@@ -106,6 +106,14 @@ routes! {
     "/console/sportello/pin" => { POST: crate::web::console::desk::issue },
     "/console/sportello/deleghe" => { GET: crate::web::console::desk_delegations::show, POST: crate::web::console::desk_delegations::register },
     "/console/sportello/deleghe/{id}/verifica" => { POST: crate::web::console::desk_delegations::verify },
+    "/console/web-meeting" => { GET: crate::web::console::web_meeting::list },
+    "/console/web-meeting/prenotazioni/{id}" => { GET: crate::web::console::web_meeting::show },
+    "/console/web-meeting/prenotazioni/{id}/prendi" => { POST: crate::web::console::web_meeting::take },
+    "/console/web-meeting/prenotazioni/{id}/consenso" => { POST: crate::web::console::web_meeting::consent },
+    "/console/web-meeting/prenotazioni/{id}/identita" => { POST: crate::web::console::web_meeting::identity },
+    "/console/web-meeting/prenotazioni/{id}/documenti" => { POST: crate::web::console::web_meeting::documents },
+    "/console/web-meeting/prenotazioni/{id}/completa" => { POST: crate::web::console::web_meeting::finish },
+    "/console/web-meeting/prenotazioni/{id}/chiudi" => { POST: crate::web::console::web_meeting::close },
     // SPID service provider
     "/spid/metadata" => { GET: spid::metadata },
     "/spid/login" => { GET: spid::login },

@@ -25,6 +25,7 @@ mod concurrency;
 mod console;
 mod console_browser;
 mod console_support;
+mod console_web_meeting;
 mod delegation;
 mod demo;
 mod errors;

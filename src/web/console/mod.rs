@@ -25,6 +25,7 @@ pub mod guard;
 pub mod home;
 pub mod login;
 pub mod session;
+pub mod web_meeting;
 
 use super::Link;
 use crate::AppState;
@@ -33,7 +34,7 @@ use actix_web::http::StatusCode;
 use askama::Template;
 
 /// The sections built so far (the navigation shows only these).
-pub const SECTIONS_BUILT: &[&str] = &[contact_center::PATH, desk::PATH];
+pub const SECTIONS_BUILT: &[&str] = &[contact_center::PATH, desk::PATH, web_meeting::PATH];
 
 /// The console's content security policy: no script, styles and fonts from procura, forms
 /// posted to procura only.
