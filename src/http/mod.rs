@@ -106,6 +106,8 @@ routes! {
     "/console/sportello/pin" => { POST: crate::web::console::desk::issue },
     "/console/sportello/deleghe" => { GET: crate::web::console::desk_delegations::show, POST: crate::web::console::desk_delegations::register },
     "/console/sportello/deleghe/{id}/verifica" => { POST: crate::web::console::desk_delegations::verify },
+    "/console/sportello/deleghe/{id}/revoca" => { POST: crate::web::console::desk_person::revoke },
+    "/console/sportello/persona" => { GET: crate::web::console::desk_person::show },
     "/console/web-meeting" => { GET: crate::web::console::web_meeting::list },
     "/console/web-meeting/prenotazioni/{id}" => { GET: crate::web::console::web_meeting::show },
     "/console/web-meeting/prenotazioni/{id}/prendi" => { POST: crate::web::console::web_meeting::take },

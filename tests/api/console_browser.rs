@@ -79,6 +79,13 @@ async fn contact_centre(viewport: Viewport) {
     b.click_text("Deleghe e rappresentanze").await;
     assert!(b.text().await.contains("Nessuna rappresentanza in attesa"));
     b.check("console-rappresentanze").await;
+    b.click_text("Cerca le deleghe di una persona").await;
+    assert_eq!(b.path().await, "/console/sportello/persona");
+    b.check("console-persona").await;
+    b.fill("#f-codice_fiscale", anna.as_str()).await;
+    b.click_text("Cerca le deleghe").await;
+    assert!(b.text().await.contains("Nessuna delega per"));
+    b.check("console-persona-nessuna").await;
 
     b.click_text("Esci").await;
     assert_eq!(b.path().await, "/console/uscita");

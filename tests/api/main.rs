@@ -24,6 +24,7 @@ mod codice_fiscale;
 mod concurrency;
 mod console;
 mod console_browser;
+mod console_desk;
 mod console_support;
 mod console_web_meeting;
 mod delegation;

@@ -21,6 +21,7 @@
 pub mod contact_center;
 pub mod desk;
 pub mod desk_delegations;
+pub mod desk_person;
 pub mod guard;
 pub mod home;
 pub mod login;

@@ -1,0 +1,234 @@
+//! The branch desk's delegations in the console through HTTP: an AA08 registered with its
+//! documents (refused without them, without a form chosen, an AA09 without the medical
+//! certificate), the person's delegations looked up (audited) and one revoked by reason —
+//! refused without a reason, without the session's token, twice, and to another role.
+
+use crate::console_support::*;
+use crate::oidc_support::*;
+use crate::persons_import::cf;
+use diesel::prelude::*;
+use procura::db::schema::{audit_log, delegations};
+use procura::person::CodiceFiscale;
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+
+fn person(first15: &str) -> CodiceFiscale {
+    CodiceFiscale::parse(&cf(first15)).unwrap()
+}
+
+async fn text(r: reqwest::Response) -> (u16, String) {
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[actix_web::test]
+async fn the_desk_registers_an_aa08_and_revokes_it_by_reason() {
+    let live = LiveApp::spawn().await;
+    let gianni = person("GLLGNN70A01H501");
+    let op = operator_with_pin(&live.app, &gianni, "Gianni", "Galli", &["sportello"]).await;
+    let carla = person("CRLNRE75A41H501");
+    operator_with_pin(&live.app, &carla, "Carla", "Neri", &["contact_center"]).await;
+    let (anna, bruno) = (person("VRDNNA90A41H501"), person("BRNBRN70A01H501"));
+    add_person(&live.app, &anna, "Anna", "Verdi").await;
+    add_person(&live.app, &bruno, "Bruno", "Galli").await;
+    let b = browser();
+    let page = console_login(&live, &b, "/console/sportello/deleghe", &gianni).await;
+    assert!(page.contains("Modulo AA08") && page.contains("Modulo AA09"));
+    let csrf = input_value(&page, "csrf");
+    let url = format!("{}/console/sportello/deleghe", live.base);
+    let send = |channel: &'static str, files: Vec<(&'static str, &'static [u8])>| {
+        let (b, url, csrf) = (b.clone(), url.clone(), csrf.clone());
+        let (anna, bruno) = (anna.as_str().to_owned(), bruno.as_str().to_owned());
+        async move {
+            let fields = [
+                ("csrf", csrf.as_str()),
+                ("channel", channel),
+                ("kind", "fiducia"),
+                ("delegator_codice_fiscale", anna.as_str()),
+                ("delegate_codice_fiscale", bruno.as_str()),
+                ("ends_on", ""),
+                ("decree_reference", ""),
+            ];
+            let (ct, body) = multipart(&fields, &files);
+            text(
+                b.post(url)
+                    .header("content-type", ct)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, t) = send("", vec![("aa08", PDF)]).await;
+    assert_eq!(status, 422);
+    assert!(t.contains("Scegli il modulo"), "{t}");
+    let (status, t) = send("sportello_aa08", vec![("delegator_id_document", PDF)]).await;
+    assert_eq!(status, 422);
+    assert!(t.contains("Manca un documento: modulo AA08"), "{t}");
+    let (status, t) = send(
+        "sportello_aa09",
+        vec![
+            ("aa09", PDF),
+            ("delegator_id_document", PDF),
+            ("delegate_id_document", PDF),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(t.contains("Manca un documento: certificato medico"), "{t}");
+    let (status, t) = send(
+        "sportello_aa08",
+        vec![("aa08", b"not a pdf"), ("delegator_id_document", PDF)],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(t.contains("Modulo AA08: documento non accettato"), "{t}");
+    let (status, t) = send(
+        "sportello_aa08",
+        vec![("aa08", PDF), ("delegator_id_document", PDF)],
+    )
+    .await;
+    assert_eq!(status, 303, "{t}");
+    let (_, page) = text(b.get(format!("{url}?esito=attiva")).send().await.unwrap()).await;
+    assert!(page.contains("La delega è registrata ed è attiva"));
+    let registered = live
+        .app
+        .with_db(|c, _, _| {
+            delegations::table
+                .select((delegations::id, delegations::channel, delegations::status))
+                .load::<(String, String, String)>(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(registered.len(), 1);
+    let (id, channel, status) = registered[0].clone();
+    assert_eq!(
+        (channel.as_str(), status.as_str()),
+        ("sportello_aa08", "active")
+    );
+
+    // The person's delegations, audited; an invalid code is said.
+    let get = |path: String| {
+        let b = b.clone();
+        let url = format!("{}{path}", live.base);
+        async move { text(b.get(url).send().await.unwrap()).await }
+    };
+    let (status, t) = get("/console/sportello/persona?codice_fiscale=RSSMRA".into()).await;
+    assert_eq!(status, 422);
+    assert!(t.contains("Codice fiscale:"));
+    let person_path = format!(
+        "/console/sportello/persona?codice_fiscale={}",
+        anna.as_str()
+    );
+    let (status, listed) = get(person_path.clone()).await;
+    assert_eq!(status, 200);
+    assert!(
+        listed.contains("delega di fiducia")
+            && listed.contains("(attiva)")
+            && listed.contains(&format!("delegato {}", bruno.as_str()))
+            && listed.contains("modulo AA08"),
+        "{listed}"
+    );
+    let (_, other_side) = get(format!(
+        "/console/sportello/persona?codice_fiscale={}",
+        bruno.as_str()
+    ))
+    .await;
+    assert!(other_side.contains(&format!("delegante {}", anna.as_str())));
+
+    // Revocation: a reason, the session's token; an ended delegation is not revoked twice.
+    let revoke = format!("/console/sportello/deleghe/{id}/revoca");
+    let (status, t) = text(
+        post_console(
+            &live,
+            &b,
+            &listed,
+            &revoke,
+            &[("codice_fiscale", anna.as_str()), ("reason", " ")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(t.contains("Scrivi il motivo della revoca"));
+    let forged = b
+        .post(format!("{}{revoke}", live.base))
+        .form(&[("csrf", "altro"), ("reason", "trasferimento")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let done = post_console(
+        &live,
+        &b,
+        &listed,
+        &revoke,
+        &[
+            ("codice_fiscale", anna.as_str()),
+            ("reason", "trasferimento"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let (_, after) = text(follow(&b, &live.base, &done).await).await;
+    assert!(
+        after.contains("Delega revocata")
+            && after.contains("(revocata)")
+            && after.contains("revoked_by_operator: trasferimento"),
+        "{after}"
+    );
+    let (status, t) = text(
+        post_console(
+            &live,
+            &b,
+            &after,
+            &revoke,
+            &[("codice_fiscale", anna.as_str()), ("reason", "ancora")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(t.contains("già terminata"), "{t}");
+    let (status, _) = text(
+        post_console(
+            &live,
+            &b,
+            &after,
+            "/console/sportello/deleghe/nessuna/revoca",
+            &[("reason", "prova")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Another role does not open the desk's pages.
+    let bc = browser();
+    console_login(&live, &bc, "/console", &carla).await;
+    let refused = bc
+        .get(format!("{}{person_path}", live.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    let actions = live
+        .app
+        .with_db(move |c, _, _| {
+            audit_log::table
+                .filter(audit_log::actor.eq(format!("operator:{}", op.id)))
+                .select(audit_log::action)
+                .load::<String>(c)
+                .unwrap()
+        })
+        .await;
+    for a in [
+        "delegation.registered",
+        "delegation.looked_up",
+        "delegation.revoked",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+}
