@@ -102,6 +102,7 @@ routes! {
     "/console/contact-center/richieste/{id}" => { GET: crate::web::console::contact_center::show },
     "/console/contact-center/richieste/{id}/prendi" => { POST: crate::web::console::contact_center::claim },
     "/console/contact-center/richieste/{id}/esito" => { POST: crate::web::console::contact_center::outcome },
+    "/console/contact-center/pin-telefonico" => { GET: crate::web::console::cc_phone::show, POST: crate::web::console::cc_phone::check },
     "/console/sportello" => { GET: crate::web::console::desk::show },
     "/console/sportello/pin" => { POST: crate::web::console::desk::issue },
     "/console/sportello/deleghe" => { GET: crate::web::console::desk_delegations::show, POST: crate::web::console::desk_delegations::register },

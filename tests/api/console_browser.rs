@@ -51,6 +51,10 @@ async fn contact_centre(viewport: Viewport) {
     b.click_text("Contact center").await;
     assert!(b.text().await.contains("Anna Verdi"));
     b.check("console-coda").await;
+    b.click_text("Verifica il PIN telefonico").await;
+    assert_eq!(b.path().await, "/console/contact-center/pin-telefonico");
+    b.check("console-pin-telefonico").await;
+    b.click_text("Torna alla coda").await;
     b.click(&format!("a[href='/console/contact-center/richieste/{id}']"))
         .await;
     assert!(b.text().await.contains("Via Milano 3"));

@@ -232,3 +232,108 @@ async fn the_desk_registers_an_aa08_and_revokes_it_by_reason() {
         assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
 }
+
+#[actix_web::test]
+async fn the_contact_centre_checks_a_callers_phone_pin() {
+    use procura::pin::phone;
+    let live = LiveApp::spawn().await;
+    let carla = person("CRLNRE75A41H501");
+    let op = operator_with_pin(&live.app, &carla, "Carla", "Neri", &["contact_center"]).await;
+    let gianni = person("GLLGNN70A01H501");
+    operator_with_pin(&live.app, &gianni, "Gianni", "Galli", &["sportello"]).await;
+    let anna = person("VRDNNA90A41H501");
+    add_person(&live.app, &anna, "Anna", "Verdi").await;
+    let created = phone::create(
+        &live.app.state,
+        &anna,
+        phone::Validity::OneWeek,
+        live.app.clock_now(),
+    )
+    .await
+    .unwrap();
+    let b = browser();
+    let path = "/console/contact-center/pin-telefonico";
+    let page = console_login(&live, &b, path, &carla).await;
+    assert!(page.contains("PIN telefonico (8 cifre)"));
+    let send = |code: String| {
+        let (b, page) = (b.clone(), page.clone());
+        let live = &live;
+        let anna = anna.as_str().to_owned();
+        async move {
+            text(
+                post_console(
+                    live,
+                    &b,
+                    &page,
+                    path,
+                    &[("codice_fiscale", anna.as_str()), ("code", code.as_str())],
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    let wrong = if created.code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let (status, t) = send(wrong.into()).await;
+    assert_eq!(status, 200);
+    assert!(t.contains("non è corretto"), "{t}");
+    assert!(!t.contains(wrong), "the code typed is not shown again");
+    let (status, t) = send("12 34".into()).await;
+    assert_eq!(status, 422);
+    assert!(t.contains("ha 8 cifre"));
+    let spaced = format!("{} {}", &created.code[..4], &created.code[4..]);
+    let (status, t) = send(spaced).await;
+    assert_eq!(status, 200);
+    assert!(t.contains("è corretto: la persona è identificata"), "{t}");
+    let (status, t) = text(
+        post_console(
+            &live,
+            &b,
+            &page,
+            path,
+            &[("codice_fiscale", "RSSMRA"), ("code", "12345678")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(t.contains("Codice fiscale:"));
+    let forged = b
+        .post(format!("{}{path}", live.base))
+        .form(&[
+            ("csrf", "altro"),
+            ("codice_fiscale", anna.as_str()),
+            ("code", created.code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    // Five wrong codes block it; then even the right one is refused.
+    for _ in 0..5 {
+        send(wrong.into()).await;
+    }
+    let (_, t) = send(created.code.clone()).await;
+    assert!(t.contains("non funziona più"), "{t}");
+
+    let bg = browser();
+    console_login(&live, &bg, "/console", &gianni).await;
+    let refused = bg.get(format!("{}{path}", live.base)).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let checks = live
+        .app
+        .with_db(move |c, _, _| {
+            audit_log::table
+                .filter(audit_log::actor.eq(format!("operator:{}", op.id)))
+                .filter(audit_log::action.like("pin.phone%"))
+                .count()
+                .get_result::<i64>(c)
+                .unwrap()
+        })
+        .await;
+    assert!(checks >= 3, "phone checks audited: {checks}");
+}

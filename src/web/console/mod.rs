@@ -18,6 +18,7 @@
 //! - **Actions** call the same domain functions as `/v1/operator/*`, with the operator as the
 //!   audit actor; reading a person's data is audited as the API audits it.
 
+pub mod cc_phone;
 pub mod contact_center;
 pub mod desk;
 pub mod desk_delegations;
