@@ -337,3 +337,91 @@ async fn the_contact_centre_checks_a_callers_phone_pin() {
         .await;
     assert!(checks >= 3, "phone checks audited: {checks}");
 }
+
+#[actix_web::test]
+async fn a_claimed_request_is_released_in_the_console_and_through_the_api() {
+    use crate::booking_support::World;
+    let w = World::spawn().await;
+    let live = &w.live;
+    let carla = person("CRLNRE75A41H501");
+    operator_with_pin(&live.app, &carla, "Carla", "Neri", &["contact_center"]).await;
+    let dora = person("DROBNC80A41H501");
+    operator_with_pin(&live.app, &dora, "Dora", "Bianchi", &["contact_center"]).await;
+    let anna = person("VRDNNA90A41H501");
+    add_person(&live.app, &anna, "Anna", "Verdi").await;
+    let id = queued_pin_request(live, &anna, "Anna", "Verdi").await;
+
+    let b = browser();
+    let path = format!("/console/contact-center/richieste/{id}");
+    let page = console_login(live, &b, &path, &carla).await;
+    let claimed = post_console(live, &b, &page, &format!("{path}/prendi"), &[]).await;
+    assert_eq!(claimed.status(), 303);
+    let (_, page) = text(follow(&b, &live.base, &claimed).await).await;
+    assert!(page.contains("Rilascia la richiesta"));
+    let forged = b
+        .post(format!("{}{path}/rilascia", live.base))
+        .form(&[("csrf", "altro")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let released = post_console(live, &b, &page, &format!("{path}/rilascia"), &[]).await;
+    assert_eq!(released.status(), 303);
+    let (_, after) = text(follow(&b, &live.base, &released).await).await;
+    assert!(
+        after.contains("Hai rilasciato la richiesta") && after.contains("Prendi in carico"),
+        "{after}"
+    );
+    // Dora may take it at once; Carla cannot release Dora's claim.
+    let bd = browser();
+    let dpage = console_login(live, &bd, &path, &dora).await;
+    let taken = post_console(live, &bd, &dpage, &format!("{path}/prendi"), &[]).await;
+    assert_eq!(taken.status(), 303);
+    let (status, t) =
+        text(post_console(live, &b, &after, &format!("{path}/rilascia"), &[]).await).await;
+    assert_eq!(status, 409);
+    assert!(t.contains("Un altro operatore"), "{t}");
+
+    // The API: the same function.
+    let (api, _) = w.operator("PRTNNA70A41H501", &["contact_center"]).await;
+    let (desk_op, _) = w.operator("SPRDSK70C01H501", &["sportello"]).await;
+    let release = format!("/v1/operator/pin/requests/{id}/release");
+    let got = w.post(&release, Some(&api), &serde_json::json!({})).await;
+    assert_eq!(got.0, 409, "{}", got.1);
+    assert_eq!(
+        got.1["type"],
+        "https://procura.inps.it/problems/pin-request-claimed"
+    );
+    assert_eq!(
+        w.post(&release, Some(&desk_op), &serde_json::json!({}))
+            .await
+            .0,
+        403
+    );
+    let dpage = text(bd.get(format!("{}{path}", live.base)).send().await.unwrap())
+        .await
+        .1;
+    let freed = post_console(live, &bd, &dpage, &format!("{path}/rilascia"), &[]).await;
+    assert_eq!(freed.status(), 303);
+    let claim = format!("/v1/operator/pin/requests/{id}/claim");
+    assert_eq!(
+        w.post(&claim, Some(&api), &serde_json::json!({})).await.0,
+        200
+    );
+    let got = w.post(&release, Some(&api), &serde_json::json!({})).await;
+    assert_eq!(got.0, 200, "{}", got.1);
+    assert!(got.1["claimed_by"].is_null(), "{}", got.1);
+    let again = w.post(&release, Some(&api), &serde_json::json!({})).await;
+    assert_eq!(again.0, 200, "nothing to release: answered as it is");
+    let released = live
+        .app
+        .with_db(|c, _, _| {
+            audit_log::table
+                .filter(audit_log::action.eq("pin.request.released"))
+                .count()
+                .get_result::<i64>(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(released, 3);
+}
