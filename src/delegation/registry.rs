@@ -48,6 +48,9 @@ pub enum DelegationError {
     NotActive(String),
     #[error("the delegation is not waiting for verification (it is {0})")]
     NotPending(String),
+    /// Four eyes: the operator who registered a self-declaration does not check it.
+    #[error("the operator who registered the delegation cannot verify it")]
+    SameOperator,
     #[error("missing document: {0}")]
     MissingDocument(&'static str),
     #[error("a web-meeting registration needs both people's consent to the recording")]
@@ -865,6 +868,9 @@ pub fn verify(
     let d = find_required(conn, id)?;
     if d.status() != Some(Status::PendingVerification) {
         return Err(DelegationError::NotPending(d.status.clone()));
+    }
+    if d.operator_id.as_deref() == Some(operator_id) {
+        return Err(DelegationError::SameOperator);
     }
     let actor = Actor::Operator(operator_id.to_owned());
     match outcome {

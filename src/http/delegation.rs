@@ -115,6 +115,13 @@ pub fn problem(e: DelegationError, audience: Audience) -> ApiError {
             format!("The delegation is not waiting for verification: it is {status}."),
         )
         .with_extensions(json!({ "delegation_status": status })),
+        DelegationError::SameOperator => ApiError::new(
+            ProblemKind::DelegationSameOperator,
+            audience.pick(
+                "La delega deve essere verificata da un operatore diverso da chi l'ha registrata.",
+                "The operator who registered the delegation cannot verify it: another operator checks the self-declaration.",
+            ),
+        ),
         DelegationError::MissingDocument(kind) => ApiError::new(
             ProblemKind::DocumentMissing,
             format!("A required document is missing: {kind}."),

@@ -6,7 +6,7 @@
 mod acting;
 pub mod auth;
 pub mod body_deadline;
-mod booking;
+pub mod booking;
 mod booking_operator;
 mod browser;
 mod cie;
@@ -14,7 +14,7 @@ mod cie_saml;
 mod cns;
 mod codice_fiscale;
 pub mod connection;
-mod delegation;
+pub mod delegation;
 mod delegation_operator;
 mod login;
 pub mod metrics;
@@ -106,6 +106,8 @@ routes! {
     "/console/contact-center/richieste/{id}" => { GET: crate::web::console::contact_center::show },
     "/console/contact-center/richieste/{id}/prendi" => { POST: crate::web::console::contact_center::claim },
     "/console/contact-center/richieste/{id}/esito" => { POST: crate::web::console::contact_center::outcome },
+    "/console/contact-center/richieste/{id}/rilascia" => { POST: crate::web::console::contact_center::release },
+    "/console/contact-center/pin-telefonico" => { GET: crate::web::console::cc_phone::show, POST: crate::web::console::cc_phone::check },
     "/console/sportello" => { GET: crate::web::console::desk::show },
     "/console/sportello/pin" => { POST: crate::web::console::desk::issue },
     "/console/sportello/deleghe" => { GET: crate::web::console::desk_delegations::show, POST: crate::web::console::desk_delegations::register },
@@ -122,6 +124,16 @@ routes! {
     "/console/amministrazione/registro/verifica" => { POST: crate::web::console::admin_audit::verify },
     "/console/amministrazione/spid" => { GET: crate::web::console::admin_spid::show },
     "/console/amministrazione/spid/aggiorna" => { POST: crate::web::console::admin_spid::refresh },
+    "/console/sportello/deleghe/{id}/revoca" => { POST: crate::web::console::desk_person::revoke },
+    "/console/sportello/persona" => { GET: crate::web::console::desk_person::show },
+    "/console/web-meeting" => { GET: crate::web::console::web_meeting::list },
+    "/console/web-meeting/prenotazioni/{id}" => { GET: crate::web::console::web_meeting::show },
+    "/console/web-meeting/prenotazioni/{id}/prendi" => { POST: crate::web::console::web_meeting::take },
+    "/console/web-meeting/prenotazioni/{id}/consenso" => { POST: crate::web::console::web_meeting::consent },
+    "/console/web-meeting/prenotazioni/{id}/identita" => { POST: crate::web::console::web_meeting::identity },
+    "/console/web-meeting/prenotazioni/{id}/documenti" => { POST: crate::web::console::web_meeting::documents },
+    "/console/web-meeting/prenotazioni/{id}/completa" => { POST: crate::web::console::web_meeting::finish },
+    "/console/web-meeting/prenotazioni/{id}/chiudi" => { POST: crate::web::console::web_meeting::close },
     // SPID service provider
     "/spid/metadata" => { GET: spid::metadata },
     "/spid/login" => { GET: spid::login },
@@ -154,6 +166,7 @@ routes! {
     "/v1/operator/pin/queue" => { GET: pin_operator::queue },
     "/v1/operator/pin/requests/{id}" => { GET: pin_operator::show },
     "/v1/operator/pin/requests/{id}/claim" => { POST: pin_operator::claim },
+    "/v1/operator/pin/requests/{id}/release" => { POST: pin_operator::release },
     "/v1/operator/pin/requests/{id}/outcome" => { POST: pin_operator::outcome },
     "/v1/operator/pin/revoke" => { POST: pin_operator::revoke },
     "/v1/operator/pin/phone-check" => { POST: pin_operator::phone_check },

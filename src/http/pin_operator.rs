@@ -370,6 +370,26 @@ pub async fn claim(
     Ok(HttpResponse::Ok().json(RequestView::from(claimed)))
 }
 
+/// `POST /v1/operator/pin/requests/{id}/release` (contact_center): gives the claim back
+/// before it lapses.
+pub async fn release(
+    state: web::Data<AppState>,
+    who: OperatorPrincipal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    who.require(Role::ContactCenter)?;
+    let (id, op, st, now) = (
+        id.into_inner(),
+        who.id().to_owned(),
+        state.get_ref().clone(),
+        state.clock.now(),
+    );
+    let released = db::run(&state.db, move |c| issuance::release(c, &st, &id, &op, now))
+        .await
+        .map_err(staff)?;
+    Ok(HttpResponse::Ok().json(RequestView::from(released)))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeBody {

@@ -665,6 +665,56 @@ pub fn claim(
     })
 }
 
+/// Gives back a claim before it lapses, so another operator may call the person now. Only
+/// the operator holding the claim releases it; a request not claimed (or whose claim has
+/// lapsed) is answered as it is, with nothing recorded.
+pub fn release(
+    conn: &mut DbConn,
+    state: &AppState,
+    id: &str,
+    operator_id: &str,
+    now: DateTime<Utc>,
+) -> Result<PinRequest, IssuanceError> {
+    let at = now.naive_utc();
+    conn.write_transaction(|c| {
+        let updated = diesel::update(
+            pin_requests::table
+                .find(id)
+                .filter(pin_requests::status.eq(RequestStatus::Queued.as_str()))
+                .filter(pin_requests::claimed_by.eq(operator_id))
+                .filter(pin_requests::claimed_until.gt(at)),
+        )
+        .set((
+            pin_requests::claimed_by.eq(None::<String>),
+            pin_requests::claimed_until.eq(None::<chrono::NaiveDateTime>),
+            pin_requests::updated_at.eq(at),
+        ))
+        .execute(c)?;
+        let req = find_row(c, id)?;
+        if updated == 0 {
+            if req.status != RequestStatus::Queued.as_str() {
+                return Err(IssuanceError::NotQueued(req.status));
+            }
+            let held_by_other = req.claimed_by.as_deref().is_some_and(|o| o != operator_id)
+                && req.claimed_until.is_some_and(|u| u > at);
+            if held_by_other {
+                return Err(IssuanceError::ClaimedByOther);
+            }
+            return Ok(req);
+        }
+        audit_operator(
+            c,
+            state,
+            operator_id,
+            &req,
+            "pin.request.released",
+            json!({}),
+            now,
+        )?;
+        Ok(req)
+    })
+}
+
 fn audit_operator(
     conn: &mut DbConn,
     state: &AppState,

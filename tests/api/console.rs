@@ -385,32 +385,6 @@ async fn the_contact_centre_claims_then_rejects_or_records_no_answer() {
 
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
 
-/// A multipart body of text fields and files (name, file name, bytes).
-fn multipart(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
-    let boundary = "console-test-boundary";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    for (name, bytes) in files {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 #[actix_web::test]
 async fn the_desk_issues_a_pin_and_answers_the_sealed_envelope() {
     let live = LiveApp::spawn().await;
@@ -522,6 +496,7 @@ async fn the_desk_registers_an_aa10_and_another_operator_verifies_it() {
     let fields = |csrf: &str| {
         vec![
             ("csrf", csrf.to_owned()),
+            ("channel", "sportello_aa10".to_owned()),
             ("kind", "amministratore_di_sostegno".to_owned()),
             ("delegator_codice_fiscale", anna.as_str().to_owned()),
             ("delegate_codice_fiscale", bruno.as_str().to_owned()),

@@ -52,6 +52,10 @@ async fn contact_centre(viewport: Viewport) {
     b.click_text("Contact center").await;
     assert!(b.text().await.contains("Anna Verdi"));
     b.check("console-coda").await;
+    b.click_text("Verifica il PIN telefonico").await;
+    assert_eq!(b.path().await, "/console/contact-center/pin-telefonico");
+    b.check("console-pin-telefonico").await;
+    b.click_text("Torna alla coda").await;
     b.click(&format!("a[href='/console/contact-center/richieste/{id}']"))
         .await;
     assert!(b.text().await.contains("Via Milano 3"));
@@ -77,9 +81,16 @@ async fn contact_centre(viewport: Viewport) {
     b.click_text("Rilascia il PIN e stampa la busta").await;
     assert!(b.text().await.contains("Modulo MV35: carica il documento"));
     b.check("console-sportello-errori").await;
-    b.click_text("Rappresentanze legali (AA10)").await;
+    b.click_text("Deleghe e rappresentanze").await;
     assert!(b.text().await.contains("Nessuna rappresentanza in attesa"));
     b.check("console-rappresentanze").await;
+    b.click_text("Cerca le deleghe di una persona").await;
+    assert_eq!(b.path().await, "/console/sportello/persona");
+    b.check("console-persona").await;
+    b.fill("#f-codice_fiscale", anna.as_str()).await;
+    b.click_text("Cerca le deleghe").await;
+    assert!(b.text().await.contains("Nessuna delega per"));
+    b.check("console-persona-nessuna").await;
 
     b.click_text("Esci").await;
     assert_eq!(b.path().await, "/console/uscita");
@@ -203,6 +214,82 @@ async fn administration(viewport: Viewport) {
     b.close().await;
 }
 
+/// The web-meeting desk: the day's bookings, one booking taken in charge, a completion
+/// refused with what is missing, a consent and an identity check recorded, then the session
+/// closed without a delegation.
+async fn web_meeting_desk(viewport: Viewport) {
+    use crate::booking_support::World;
+    use serde_json::json;
+    let w = World::spawn().await;
+    w.set_clock("2026-11-23T10:00:00Z");
+    let wanda = person("WNDBNC70A41H501");
+    let op = operator_with_pin(&w.live.app, &wanda, "Wanda", "Bianchi", &["web_meeting"]).await;
+    let desk = w
+        .desk(json!({ "name": "DELEGHE IDENTITA' DIGITALI IN WEB MEETING",
+                      "office": "Sportello telematico", "kind": "web_meeting", "slot_minutes": 20 }))
+        .await;
+    w.duty(&desk, "2026-11-24", "2026-11-24", &[&op.id]).await;
+    let (_, luigi) = w
+        .citizen("VRDLGU80A01H501", "Luigi", Some("3332222222"))
+        .await;
+    let mario = w
+        .person("RSSMRA40A01H501", "Mario", Some("3331111111"))
+        .await;
+    let booked = w
+        .book(
+            &luigi,
+            &desk,
+            "2026-11-24T08:00:00Z",
+            json!({ "mobile": "3332222222", "delegator": {
+                "codice_fiscale": mario.as_str(), "given_name": "Mario", "family_name": "Rossi" } }),
+        )
+        .await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    w.set_clock("2026-11-24T07:50:00Z");
+    let base = w.live.base.clone();
+    let mut b = Browser::start(viewport).await;
+
+    b.goto(&format!("{base}/console/web-meeting")).await;
+    pin_login(&b, &wanda).await;
+    assert_eq!(b.path().await, "/console/web-meeting", "{}", b.text().await);
+    assert!(b.text().await.contains("Mario Rossi"));
+    b.check("console-web-meeting-giorno").await;
+    b.click(&format!("a[href='/console/web-meeting/prenotazioni/{id}']"))
+        .await;
+    assert!(b.text().await.contains("Luigi"));
+    b.check("console-web-meeting-prenotazione").await;
+    b.click_text("Prendi in carico").await;
+    assert!(b.text().await.contains("Prenotazione presa in carico"));
+    b.check("console-web-meeting-sessione").await;
+    b.click_text("Registra la delega").await;
+    assert!(b.text().await.contains("non può ancora essere registrata"));
+    b.check("console-web-meeting-errori").await;
+
+    b.click("label[for=f-delegate-si]").await;
+    b.click_text("Registra il consenso del delegato").await;
+    assert!(b.text().await.contains("Consenso del delegato, Luigi"));
+    b.click("#f-delegator-tipo option[value=passaporto]").await;
+    b.fill("#f-delegator-numero", "YA1234567").await;
+    b.js("document.getElementById('f-delegator-scadenza').value = '2030-01-01'; return 1;")
+        .await;
+    b.click_text("Registra il documento del delegante").await;
+    assert!(
+        b.text().await.contains("Passaporto n. YA1234567"),
+        "{}",
+        b.text().await
+    );
+    b.check("console-web-meeting-passi").await;
+    b.fill(
+        "#f-chiudi-motivo",
+        "il delegante non ha il documento firmato",
+    )
+    .await;
+    b.click_text("Chiudi la sessione senza delega").await;
+    assert!(b.text().await.contains("Sessione chiusa senza delega"));
+    b.check("console-web-meeting-chiusa").await;
+    b.close().await;
+}
+
 #[actix_web::test]
 async fn console_administration_in_a_desktop_browser() {
     if available() {
@@ -211,8 +298,22 @@ async fn console_administration_in_a_desktop_browser() {
 }
 
 #[actix_web::test]
+async fn console_web_meeting_desk_in_a_desktop_browser() {
+    if available() {
+        web_meeting_desk(DESKTOP).await;
+    }
+}
+
+#[actix_web::test]
 async fn console_administration_in_a_phone_browser() {
     if available() {
         administration(PHONE).await;
+    }
+}
+
+#[actix_web::test]
+async fn console_web_meeting_desk_in_a_phone_browser() {
+    if available() {
+        web_meeting_desk(PHONE).await;
     }
 }

@@ -698,6 +698,8 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
     let luigi = person(app, "VRDLGU80A01H501", "Luigi", Some("3332222222")).await;
     let anna = person(app, "BNCNNA75A41H501", "Anna", None).await;
     let desk = s.operator("SPRDSK70C01H501", &["sportello"]).await;
+    // Another desk operator checks the self-declarations (four eyes).
+    let checker = s.operator("SPRCHK71C01H501", &["sportello"]).await;
     let cc = s.operator("NNAVRD80A41H501", &["contact_center"]).await;
     let form = |channel: &str, kind: &str, delegator: &CodiceFiscale, reference: Option<&str>| {
         json!({
@@ -807,17 +809,28 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
     assert_eq!(items[0]["id"], tutela.as_str());
     assert_eq!(items[0]["documents"].as_array().unwrap().len(), 4);
     let verify = format!("/v1/operator/delegations/{tutela}/verify");
+    // The operator who registered it cannot verify it: the registry refuses.
+    let own = s
+        .post(&verify, &desk, &json!({ "outcome": "confirmed" }))
+        .await;
+    assert_problem(&own, 409, "delegation-same-operator");
+    assert!(
+        own.1["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another operator")
+    );
     let got = s
         .post(
             &verify,
-            &desk,
+            &checker,
             &json!({ "outcome": "confirmed", "note": "cancelleria" }),
         )
         .await;
     assert_eq!(got.0, 200, "{}", got.1);
     assert_eq!(got.1["status"], "active");
     assert_problem(
-        &s.post(&verify, &desk, &json!({ "outcome": "confirmed" }))
+        &s.post(&verify, &checker, &json!({ "outcome": "confirmed" }))
             .await,
         409,
         "delegation-not-pending",
@@ -840,7 +853,7 @@ async fn delegation_desk_pec_verification_and_operator_revocation() {
     let got = s
         .post(
             &format!("/v1/operator/delegations/{curatela}/verify"),
-            &desk,
+            &checker,
             &json!({ "outcome": "refused", "note": "nessun decreto" }),
         )
         .await;

@@ -279,6 +279,7 @@ fn compare(r: &PinRequest, p: Option<&Person>) -> Vec<Compared> {
 fn notice_text(key: &str) -> Option<&'static str> {
     Some(match key {
         "presa" => "Hai preso in carico la richiesta: ora puoi chiamare la persona.",
+        "rilasciata" => "Hai rilasciato la richiesta: un altro operatore può prenderla in carico.",
         "rifiutata" => "La richiesta è stata rifiutata; la persona riceve il motivo.",
         "nessuna-risposta" => "Registrato: nessuna risposta.",
         _ => return None,
@@ -447,6 +448,35 @@ pub async fn claim(
         Ok(_) => crate::web::redirect(&format!("{PATH}/richieste/{id}?esito=presa")),
         Err(e) => refusal(&state, &desk, &id, &e)
             .unwrap_or_else(|| unavailable(&state, &e, "PIN request claim")),
+    }
+}
+
+/// `POST /console/contact-center/richieste/{id}/rilascia`: gives the claim back.
+pub async fn release(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (desk, _) = match guard::require_form(&state, &req, &body, Some(Role::ContactCenter)).await
+    {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let (st, op, now, wanted) = (
+        state.get_ref().clone(),
+        desk.operator.id.clone(),
+        state.clock.now(),
+        id.clone(),
+    );
+    let released = db::run(&state.db, move |c| {
+        issuance::release(c, &st, &wanted, &op, now)
+    })
+    .await;
+    match released {
+        Ok(_) => crate::web::redirect(&format!("{PATH}/richieste/{id}?esito=rilasciata")),
+        Err(e) => refusal(&state, &desk, &id, &e)
+            .unwrap_or_else(|| unavailable(&state, &e, "PIN request release")),
     }
 }
 

@@ -1,7 +1,9 @@
-//! The branch desk's legal representations (`sportello`): an AA10 registered with its
-//! documents — with the court decree it is active at once, with a self-declaration only it
-//! waits — and the pending self-declarations, confirmed or refused after the check with the
-//! court. The same domain functions as `/v1/operator/delegations*`
+//! The branch desk's delegations (`sportello`): a delegation registered with its form and
+//! documents — AA08 (the delegator at the desk), AA09 (the delegate with the medical
+//! certificate), AA10 or PEC (a legal representative: with the court decree active at once,
+//! with a self-declaration only it waits) — and the pending self-declarations, confirmed or
+//! refused after the check with the court by another operator (the registry refuses the one
+//! who registered it). The same domain functions as `/v1/operator/delegations*`
 //! (`registry::check_document`, `register_by_operator`, `pending_verification`, `verify`),
 //! with the same audit (`delegation.pending_listed` for the list).
 
@@ -9,7 +11,9 @@ use super::guard::{self, Desk};
 use super::{Frame, audit_read, render, time_text, unavailable};
 use crate::AppState;
 use crate::db;
-use crate::delegation::registry::{self, DocumentKind, OperatorRegistration, Verification};
+use crate::delegation::registry::{
+    self, DelegationError, DocumentKind, OperatorRegistration, Verification,
+};
 use crate::delegation::{Channel, Kind};
 use crate::operator::Role;
 use crate::person::CodiceFiscale;
@@ -39,11 +43,21 @@ struct Page<'a> {
     csrf: String,
     notice: Option<&'static str>,
     errors: Vec<String>,
-    kinds: [(&'static str, &'static str); 4],
-    kind: String,
-    delegator: String,
-    delegate: String,
+    channels: [(&'static str, &'static str); 4],
+    kinds: [(&'static str, &'static str); 5],
+    typed: Typed,
     pending: Vec<Pending>,
+}
+
+/// What the operator typed, shown again with the errors.
+#[derive(Default)]
+pub struct Typed {
+    pub channel: String,
+    pub kind: String,
+    pub delegator: String,
+    pub delegate: String,
+    pub ends_on: String,
+    pub decree_reference: String,
 }
 
 fn kind_text(k: &str) -> &'static str {
@@ -59,7 +73,7 @@ fn kind_text(k: &str) -> &'static str {
 
 fn notice_text(key: &str) -> Option<&'static str> {
     Some(match key {
-        "attiva" => "La rappresentanza è registrata ed è attiva.",
+        "attiva" => "La delega è registrata ed è attiva.",
         "in-verifica" => {
             "La rappresentanza è registrata con l'autocertificazione: resta in attesa della \
              verifica con il tribunale, da parte di un altro operatore."
@@ -76,7 +90,7 @@ async fn page(
     status: StatusCode,
     notice: Option<&'static str>,
     errors: Vec<String>,
-    typed: (String, String, String),
+    typed: Typed,
 ) -> HttpResponse {
     let list = match db::run(&state.db, |c| registry::pending_verification(c, 200)).await {
         Ok(l) => l,
@@ -105,23 +119,30 @@ async fn page(
             own: d.operator_id.as_deref() == Some(desk.operator.id.as_str()),
         })
         .collect();
-    let (kind, delegator, delegate) = typed;
     render(
         status,
         &Page {
-            frame: desk.frame(state, "Sportello: rappresentanze legali (AA10)", PATH),
+            frame: desk.frame(state, "Sportello: deleghe e rappresentanze", PATH),
             csrf: desk.session.csrf_token.clone(),
             notice,
             errors,
+            channels: [
+                ("sportello_aa08", "Modulo AA08: il delegante allo sportello"),
+                (
+                    "sportello_aa09",
+                    "Modulo AA09: il delegato, con il certificato medico del delegante",
+                ),
+                ("sportello_aa10", "Modulo AA10: il rappresentante legale"),
+                ("pec", "PEC: il rappresentante legale, con firma digitale"),
+            ],
             kinds: [
+                ("fiducia", "Delega a una persona di fiducia"),
                 ("tutore", "Tutore"),
                 ("curatore", "Curatore"),
                 ("amministratore_di_sostegno", "Amministratore di sostegno"),
                 ("genitore", "Genitore"),
             ],
-            kind,
-            delegator,
-            delegate,
+            typed,
             pending,
         },
     )
@@ -148,7 +169,7 @@ pub async fn show(
                 StatusCode::OK,
                 notice,
                 vec![],
-                Default::default(),
+                Typed::default(),
             )
             .await
         }
@@ -160,7 +181,51 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).trim().to_owned()
 }
 
-/// `POST /console/sportello/deleghe` (multipart): an AA10.
+/// The forms a desk registers, with their channel.
+fn channel_of(text: &str) -> Option<Channel> {
+    Channel::parse(text).filter(|c| {
+        matches!(
+            c,
+            Channel::SportelloAa08 | Channel::SportelloAa09 | Channel::SportelloAa10 | Channel::Pec
+        )
+    })
+}
+
+/// The Italian name of a document part.
+pub fn document_text(name: &str) -> &'static str {
+    match name {
+        "aa08" => "modulo AA08",
+        "aa09" => "modulo AA09",
+        "aa10" => "modulo AA10",
+        "medical_certificate" => "certificato medico",
+        "delegator_id_document" => "documento di identità del delegante o rappresentato",
+        "delegate_id_document" => "documento di identità del delegato o rappresentante",
+        "decree" => "decreto del tribunale",
+        "self_declaration" => "autocertificazione",
+        _ => "documento",
+    }
+}
+
+/// A registry refusal in Italian (the texts operators read out to citizens).
+pub fn delegation_error_text(e: DelegationError) -> String {
+    use crate::http::problems::Audience;
+    match e {
+        DelegationError::MissingDocument(d) => format!("manca un documento: {}", document_text(d)),
+        DelegationError::Document(name, why) => {
+            format!("{}: documento non accettato ({why})", document_text(&name))
+        }
+        DelegationError::ReasonRequired => "scrivi il motivo".into(),
+        DelegationError::NotPending(_) => "non è più in attesa di verifica".into(),
+        DelegationError::NotActive(_) => "la delega è già terminata".into(),
+        other => crate::http::delegation::problem(other, Audience::Citizen)
+            .detail
+            .trim_end_matches('.')
+            .to_owned(),
+    }
+}
+
+/// `POST /console/sportello/deleghe` (multipart): a delegation with its form (`channel`:
+/// sportello_aa08, sportello_aa09, sportello_aa10, pec) and documents.
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -171,27 +236,28 @@ pub async fn register(
         Err(resp) => return resp,
     };
     let max = state.config.delegation.document_max_bytes;
-    let upload = match crate::http::multipart::read_parts(payload, "csrf", max, 12).await {
+    let upload = match crate::http::multipart::read_parts(payload, "csrf", max, 20).await {
         Ok(u) => u,
         Err(e) => {
             let errors = vec![format!("Il modulo non è stato letto: {}", e.detail)];
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return page(&state, &desk, status, None, errors, Default::default()).await;
+            return page(&state, &desk, status, None, errors, Typed::default()).await;
         }
     };
     let sent = upload.json.as_deref().map(text);
     if let Some(refused) = guard::csrf_refusal(&state, &desk, sent.as_deref()) {
         return refused;
     }
-    let (mut kind, mut delegator, mut delegate, mut decree_ref) =
-        (String::new(), String::new(), String::new(), String::new());
+    let mut typed = Typed::default();
     let (mut documents, mut errors) = (Vec::new(), Vec::new());
     for (name, bytes) in upload.files {
         match name.as_str() {
-            "kind" => kind = text(&bytes),
-            "delegator_codice_fiscale" => delegator = text(&bytes).to_uppercase(),
-            "delegate_codice_fiscale" => delegate = text(&bytes).to_uppercase(),
-            "decree_reference" => decree_ref = text(&bytes),
+            "channel" => typed.channel = text(&bytes),
+            "kind" => typed.kind = text(&bytes),
+            "delegator_codice_fiscale" => typed.delegator = text(&bytes).to_uppercase(),
+            "delegate_codice_fiscale" => typed.delegate = text(&bytes).to_uppercase(),
+            "ends_on" => typed.ends_on = text(&bytes),
+            "decree_reference" => typed.decree_reference = text(&bytes),
             _ => {
                 let Some(k) = DocumentKind::parse(&name) else {
                     errors.push(format!("Campo sconosciuto: {name}."));
@@ -202,15 +268,29 @@ pub async fn register(
                 }
                 match registry::check_document(k, bytes, max) {
                     Ok(d) => documents.push(d),
-                    Err(e) => errors.push(format!("{name}: {e}.")),
+                    Err(e) => errors.push(format!("{}.", capitalised(&delegation_error_text(e)))),
                 }
             }
         }
     }
-    let parsed_kind = Kind::parse(&kind).filter(|k| *k != Kind::Fiducia);
-    if parsed_kind.is_none() {
-        errors.push("Scegli il tipo di rappresentanza.".into());
+    let channel = channel_of(&typed.channel);
+    if channel.is_none() {
+        errors.push("Scegli il modulo (AA08, AA09, AA10 o PEC).".into());
     }
+    let kind = Kind::parse(&typed.kind);
+    if kind.is_none() {
+        errors.push("Scegli il tipo di delega.".into());
+    }
+    let ends_on = match typed.ends_on.as_str() {
+        "" => None,
+        t => match chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                errors.push("Data di fine della delega non valida.".into());
+                None
+            }
+        },
+    };
     let cf = |label: &str, v: &str, errors: &mut Vec<String>| match CodiceFiscale::parse(v) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -221,15 +301,24 @@ pub async fn register(
             None
         }
     };
-    let from = cf("Codice fiscale del rappresentato", &delegator, &mut errors);
-    let to = cf("Codice fiscale del rappresentante", &delegate, &mut errors);
-    if let Some(missing) = registry::missing_document(Channel::SportelloAa10, &documents)
+    let from = cf(
+        "Codice fiscale del delegante o rappresentato",
+        &typed.delegator,
+        &mut errors,
+    );
+    let to = cf(
+        "Codice fiscale del delegato o rappresentante",
+        &typed.delegate,
+        &mut errors,
+    );
+    if let Some(c) = channel
+        && let Some(missing) = registry::missing_document(c, &documents)
         && errors.is_empty()
     {
-        errors.push(format!("Manca un documento: {missing}."));
+        errors.push(format!("Manca un documento: {}.", document_text(missing)));
     }
-    let typed = (kind.clone(), delegator.clone(), delegate.clone());
-    let (Some(kind), Some(from), Some(to), true) = (parsed_kind, from, to, errors.is_empty())
+    let (Some(channel), Some(kind), Some(from), Some(to), true) =
+        (channel, kind, from, to, errors.is_empty())
     else {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return page(&state, &desk, status, None, errors, typed).await;
@@ -239,17 +328,18 @@ pub async fn register(
         desk.operator.id.clone(),
         state.clock.now(),
     );
+    let decree_ref = typed.decree_reference.clone();
     let registered = db::run(&state.db, move |c| {
         registry::register_by_operator(
             c,
             &s,
             &op,
             OperatorRegistration {
-                channel: Channel::SportelloAa10,
+                channel,
                 kind,
                 delegator: from,
                 delegate: to,
-                ends_on: None,
+                ends_on,
                 decree_reference: (!decree_ref.is_empty()).then_some(decree_ref),
                 documents,
                 recording_consented: false,
@@ -261,15 +351,23 @@ pub async fn register(
     match registered {
         Ok(d) if d.status == "active" => crate::web::redirect(&format!("{PATH}?esito=attiva")),
         Ok(_) => crate::web::redirect(&format!("{PATH}?esito=in-verifica")),
+        Err(DelegationError::Db(e)) => unavailable(&state, &e, "desk delegation"),
         Err(e) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             let errors = vec![format!(
-                "La rappresentanza non è stata registrata: {}.",
-                e.to_string().trim_end_matches('.')
+                "La delega non è stata registrata: {}.",
+                delegation_error_text(e)
             )];
             page(&state, &desk, status, None, errors, typed).await
         }
     }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// `POST /console/sportello/deleghe/{id}/verifica`: `outcome` confirmed or refused.
@@ -289,39 +387,9 @@ pub async fn verify(
         _ => {
             let errors = vec!["Scegli se confermare o rifiutare.".into()];
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return page(&state, &desk, status, None, errors, Default::default()).await;
+            return page(&state, &desk, status, None, errors, Typed::default()).await;
         }
     };
-    // Four eyes: whoever registered the self-declaration does not check it.
-    let me = desk.operator.id.clone();
-    let wanted = id.clone();
-    let own = db::run(&state.db, move |c| {
-        let list = registry::pending_verification(c, 1000)?;
-        Ok::<_, crate::db::DbError>(
-            list.iter()
-                .any(|d| d.id == wanted && d.operator_id.as_deref() == Some(me.as_str())),
-        )
-    })
-    .await;
-    match own {
-        Ok(false) => {}
-        Ok(true) => {
-            let errors = vec![
-                "Hai registrato tu questa rappresentanza: deve verificarla un altro operatore."
-                    .into(),
-            ];
-            return page(
-                &state,
-                &desk,
-                StatusCode::CONFLICT,
-                None,
-                errors,
-                Default::default(),
-            )
-            .await;
-        }
-        Err(e) => return unavailable(&state, &e, "pending representation"),
-    }
     let note = form
         .get("note")
         .map(str::to_owned)
@@ -338,10 +406,26 @@ pub async fn verify(
     .await;
     match verified {
         Ok(_) => crate::web::redirect(&format!("{PATH}?esito={key}")),
+        // Four eyes, enforced by the registry: whoever registered it does not check it.
+        Err(DelegationError::SameOperator) => {
+            let errors = vec![
+                "Hai registrato tu questa rappresentanza: deve verificarla un altro operatore."
+                    .into(),
+            ];
+            page(
+                &state,
+                &desk,
+                StatusCode::CONFLICT,
+                None,
+                errors,
+                Typed::default(),
+            )
+            .await
+        }
         Err(e) => {
             let errors = vec![format!(
                 "La verifica non è stata registrata: {}.",
-                e.to_string().trim_end_matches('.')
+                delegation_error_text(e)
             )];
             page(
                 &state,
@@ -349,7 +433,7 @@ pub async fn verify(
                 StatusCode::CONFLICT,
                 None,
                 errors,
-                Default::default(),
+                Typed::default(),
             )
             .await
         }

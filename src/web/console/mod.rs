@@ -23,13 +23,16 @@ pub mod admin_audit;
 pub mod admin_clients;
 pub mod admin_operators;
 pub mod admin_spid;
+pub mod cc_phone;
 pub mod contact_center;
 pub mod desk;
 pub mod desk_delegations;
+pub mod desk_person;
 pub mod guard;
 pub mod home;
 pub mod login;
 pub mod session;
+pub mod web_meeting;
 
 use super::Link;
 use crate::AppState;
@@ -38,7 +41,12 @@ use actix_web::http::StatusCode;
 use askama::Template;
 
 /// The sections built so far (the navigation shows only these).
-pub const SECTIONS_BUILT: &[&str] = &[contact_center::PATH, desk::PATH, admin::PATH];
+pub const SECTIONS_BUILT: &[&str] = &[
+    contact_center::PATH,
+    desk::PATH,
+    web_meeting::PATH,
+    admin::PATH,
+];
 
 /// The console's content security policy: no script, styles and fonts from procura, forms
 /// posted to procura only.
