@@ -4,6 +4,8 @@
 //! - the contact centre validates a queued request; the outbox is delivered (files: the SMS
 //!   text and the letter PDF), and the citizen logs in on the real login page with the first
 //!   half read from the SMS file and the second read from the letter with `pdftotext`;
+//!   The contact centre's inbound phone request form is checked on the way, empty and with
+//!   its errors;
 //! - the branch desk issues a PIN: the browser downloads the sealed-envelope PDF, `pdftotext`
 //!   reads the PIN in it, and the citizen logs in with it.
 
@@ -137,6 +139,22 @@ async fn contact_centre_then_citizen(viewport: Viewport) {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
+    // The inbound phone request form, then sent empty: what is missing is said.
+    b.click_text("Torna alla coda").await;
+    b.click_text("Registra una richiesta di PIN presa al telefono")
+        .await;
+    assert_eq!(
+        b.path().await,
+        "/console/contact-center/richiesta-telefonica"
+    );
+    b.check("cc-richiesta-telefonica").await;
+    b.click_text("Registra la richiesta").await;
+    assert!(
+        b.text()
+            .await
+            .contains("La richiesta non è stata registrata")
+    );
+    b.check("cc-richiesta-telefonica-errori").await;
     b.click_text("Esci").await;
     b.check("cc-uscita").await;
 

@@ -30,6 +30,7 @@ mod console_admin;
 mod console_browser;
 mod console_browser_pins;
 mod console_desk;
+mod console_inbound;
 mod console_support;
 mod console_web_meeting;
 mod delegation;
