@@ -108,6 +108,7 @@ routes! {
     "/console/contact-center/richieste/{id}/esito" => { POST: crate::web::console::contact_center::outcome },
     "/console/contact-center/richieste/{id}/rilascia" => { POST: crate::web::console::contact_center::release },
     "/console/contact-center/pin-telefonico" => { GET: crate::web::console::cc_phone::show, POST: crate::web::console::cc_phone::check },
+    "/console/contact-center/richiesta-telefonica" => { GET: crate::web::console::cc_inbound::show, POST: crate::web::console::cc_inbound::submit },
     "/console/sportello" => { GET: crate::web::console::desk::show },
     "/console/sportello/pin" => { POST: crate::web::console::desk::issue },
     "/console/sportello/deleghe" => { GET: crate::web::console::desk_delegations::show, POST: crate::web::console::desk_delegations::register },

@@ -65,6 +65,8 @@ pub struct Browser {
     _profile: tempfile::TempDir,
     axe: String,
     pub viewport: Viewport,
+    /// Where Chromium saves downloads (PDFs are downloaded, not shown).
+    pub downloads: PathBuf,
     shots: PathBuf,
     shot_no: usize,
     /// Every page checked with axe (path, title).
@@ -106,7 +108,13 @@ impl Browser {
             "--lang=it-IT".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
-        let mut options = json!({ "binary": CHROMIUM });
+        let downloads = profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads).unwrap();
+        let mut options = json!({ "binary": CHROMIUM, "prefs": {
+            "download.default_directory": downloads.display().to_string(),
+            "download.prompt_for_download": false,
+            "plugins.always_open_pdf_externally": true,
+        } });
         if viewport.phone {
             options["mobileEmulation"] = json!({
                 "deviceMetrics": { "width": viewport.width, "height": viewport.height,
@@ -158,6 +166,7 @@ impl Browser {
             _profile: profile,
             axe: std::fs::read_to_string(axe_path()).unwrap(),
             viewport,
+            downloads,
             shots,
             shot_no: 0,
             checked: Vec::new(),
@@ -283,6 +292,41 @@ impl Browser {
             .await
             .unwrap_or_else(|e| panic!("nothing to click saying {text:?}: {e}"));
         self.press(el).await;
+    }
+
+    /// Clicks the button saying `text` whose answer is a PDF (downloaded, not shown), and
+    /// returns the file once Chromium has finished writing it (renamed to `*.pdf`).
+    pub async fn download_by_clicking(&self, text: &str) -> PathBuf {
+        let xpath = format!("//button[contains(normalize-space(.), \"{text}\")]");
+        let el = self
+            .client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button saying {text:?}: {e}"));
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});",
+                vec![serde_json::to_value(&el).unwrap()],
+            )
+            .await
+            .unwrap();
+        el.click().await.unwrap();
+        let started = Instant::now();
+        loop {
+            let done: Vec<PathBuf> = std::fs::read_dir(&self.downloads)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
+                .collect();
+            if let [file] = done.as_slice() {
+                return file.clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no download after a click on {text:?}: {done:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The page is HTML, has zero axe-core violations at WCAG 2.1 AA, and is kept as a

@@ -78,11 +78,11 @@ struct RequestPage<'a> {
 
 #[derive(Template)]
 #[template(path = "console/cc_first_half.html")]
-struct FirstHalfPage<'a> {
-    frame: Frame<'a>,
-    reference: String,
-    name: String,
-    half: String,
+pub(super) struct FirstHalfPage<'a> {
+    pub(super) frame: Frame<'a>,
+    pub(super) reference: String,
+    pub(super) name: String,
+    pub(super) half: String,
 }
 
 fn channel_text(c: &str) -> &'static str {
