@@ -93,7 +93,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 70] = [
+    pub const ALL: [ProblemKind; 71] = [
         ProblemKind::MalformedJson,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::PayloadTooLarge,
