@@ -1,9 +1,11 @@
 //! The JWTs procura signs: ID tokens (OIDC Core §2) and access tokens (RFC 9068), ES256
 //! with the `kid` of the signing key, and their verification against the published keys.
 
-use super::keys::KeySet;
+use super::keys::{KeySet, SignError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::{Header, Validation};
+use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 
 /// `typ` of access tokens (RFC 9068 §2.1).
@@ -90,14 +92,14 @@ pub struct Actor {
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {
     #[error("cannot sign the token: {0}")]
-    Sign(jsonwebtoken::errors::Error),
+    Sign(#[from] SignError),
     #[error("the token is not a valid JWT from this issuer: {0}")]
     Invalid(String),
     #[error("the token has expired")]
     Expired,
 }
 
-/// Signs `claims` with the key signing at `now`.
+/// Signs `claims` with the key signing at `now` (parsed when the keys were loaded).
 pub fn sign<T: Serialize>(
     keys: &KeySet,
     now: DateTime<Utc>,
@@ -108,7 +110,7 @@ pub fn sign<T: Serialize>(
     let mut header = Header::new(key.algorithm());
     header.typ = Some(typ.to_owned());
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, key.encoding_key()).map_err(JwtError::Sign)
+    Ok(key.sign_compact(&header, claims)?)
 }
 
 /// What a verification expects of a token.
@@ -123,32 +125,57 @@ pub struct Expect<'a> {
     pub max_jwt_ttl: Duration,
 }
 
-/// Claims sets with an expiry, checked against the injected clock.
-pub trait Expiring {
+/// Claims sets with the registered claims a verification checks: issuer, audience (one
+/// string: procura issues no multi-audience tokens) and expiry.
+pub trait Registered {
+    fn iss(&self) -> &str;
+    fn aud(&self) -> &str;
     fn exp(&self) -> i64;
 }
 
-impl Expiring for IdTokenClaims {
+impl Registered for IdTokenClaims {
+    fn iss(&self) -> &str {
+        &self.iss
+    }
+    fn aud(&self) -> &str {
+        &self.aud
+    }
     fn exp(&self) -> i64 {
         self.exp
     }
 }
 
-impl Expiring for AccessTokenClaims {
+impl Registered for AccessTokenClaims {
+    fn iss(&self) -> &str {
+        &self.iss
+    }
+    fn aud(&self) -> &str {
+        &self.aud
+    }
     fn exp(&self) -> i64 {
         self.exp
     }
 }
 
-/// Verifies signature (with a currently published key), issuer, audience, `typ` and, if
-/// asked, expiry against the injected clock.
-pub fn verify<T: for<'de> Deserialize<'de> + Expiring>(
+/// Verifies signature (with a currently published key, parsed when the keys were loaded),
+/// `alg` (ES256 only), issuer, audience, `typ` and, if asked, expiry against the injected
+/// clock.
+pub fn verify<T: for<'de> Deserialize<'de> + Registered>(
     keys: &KeySet,
     token: &str,
     expect: &Expect<'_>,
 ) -> Result<T, JwtError> {
     let invalid = |e: &dyn std::fmt::Display| JwtError::Invalid(e.to_string());
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid(&"not a compact JWS (three parts)"));
+    };
     let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(&e))?;
+    if header.alg != Algorithm::ES256 {
+        return Err(invalid(&"alg is not ES256"));
+    }
     if let Some(typ) = expect.typ {
         let matches = header.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case(typ) || t.eq_ignore_ascii_case(&format!("application/{typ}"))
@@ -161,20 +188,193 @@ pub fn verify<T: for<'de> Deserialize<'de> + Expiring>(
     let key = keys
         .verifying_key(&kid, expect.now, expect.max_jwt_ttl)
         .ok_or_else(|| invalid(&"unknown kid"))?;
-    let mut validation = Validation::new(key.algorithm());
-    validation.validate_exp = false; // checked below against the injected clock
-    validation.validate_nbf = false;
-    validation.set_issuer(&[expect.issuer]);
-    validation.set_required_spec_claims(&["iss", "exp"]);
-    match expect.audience {
-        Some(aud) => validation.set_audience(&[aud]),
-        None => validation.validate_aud = false,
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|e| invalid(&e))?;
+    let message = &token[..header_b64.len() + 1 + payload_b64.len()];
+    if !key.verifies(message.as_bytes(), &signature) {
+        return Err(invalid(&"InvalidSignature"));
     }
-    let claims = jsonwebtoken::decode::<T>(token, key.decoding_key(), &validation)
-        .map_err(|e| invalid(&e))?
-        .claims;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload_b64)
+        .map_err(|e| invalid(&e))?;
+    let claims: T = serde_json::from_slice(&payload).map_err(|e| invalid(&e))?;
+    if claims.iss() != expect.issuer {
+        return Err(invalid(&"InvalidIssuer"));
+    }
+    if expect.audience.is_some_and(|aud| claims.aud() != aud) {
+        return Err(invalid(&"InvalidAudience"));
+    }
     if expect.check_expiry && claims.exp() <= expect.now.timestamp() {
         return Err(JwtError::Expired);
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::keys::{self, SigningKey};
+    use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
+    use std::sync::Arc;
+
+    const ISS: &str = "https://procura.example";
+    const AUD: &str = "https://servizi.example";
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn claims(exp_in: i64) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: ISS.into(),
+            sub: "client-a".into(),
+            aud: AUD.into(),
+            exp: now().timestamp() + exp_in,
+            iat: now().timestamp(),
+            jti: "j1".into(),
+            client_id: "client-a".into(),
+            scope: "access".into(),
+            auth_time: None,
+            acr: None,
+            amr: None,
+            fiscal_number: None,
+            sid: None,
+            gid: None,
+            roles: None,
+            act: None,
+            delegation_id: None,
+        }
+    }
+
+    fn expect<'a>(issuer: &'a str, audience: &'a str) -> Expect<'a> {
+        Expect {
+            issuer,
+            audience: Some(audience),
+            typ: Some(ACCESS_TOKEN_TYP),
+            check_expiry: true,
+            now: now(),
+            max_jwt_ttl: Duration::hours(1),
+        }
+    }
+
+    fn key_set() -> (tempfile::TempDir, KeySet, Arc<SigningKey>) {
+        let dir = tempfile::tempdir().unwrap();
+        keys::generate(dir.path()).unwrap();
+        let set = KeySet::load(dir.path()).unwrap();
+        let key = set.signing_key(now());
+        (dir, set, key)
+    }
+
+    #[test]
+    fn signed_tokens_verify_here_and_with_the_published_jwk() {
+        let (_dir, set, key) = key_set();
+        let token = sign(&set, now(), ACCESS_TOKEN_TYP, &claims(600)).unwrap();
+        let got: AccessTokenClaims = verify(&set, &token, &expect(ISS, AUD)).unwrap();
+        assert_eq!(got, claims(600));
+
+        // An independent verifier (jsonwebtoken, from the JWKS entry) accepts it too.
+        let jwk = &set.jwks(now(), Duration::hours(1)).keys[0];
+        let decoding = DecodingKey::from_ec_components(&jwk.x, &jwk.y).unwrap();
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.validate_exp = false;
+        validation.set_audience(&[AUD]);
+        let data =
+            jsonwebtoken::decode::<AccessTokenClaims>(&token, &decoding, &validation).unwrap();
+        assert_eq!(data.claims, claims(600));
+        assert_eq!(data.header.kid.as_deref(), Some(key.kid.as_str()));
+        assert_eq!(data.header.typ.as_deref(), Some(ACCESS_TOKEN_TYP));
+
+        // And tokens signed by jsonwebtoken with the same key verify here.
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(key.kid.clone());
+        let other = jsonwebtoken::encode(&header, &claims(600), key.encoding_key()).unwrap();
+        let got: AccessTokenClaims = verify(&set, &other, &expect(ISS, AUD)).unwrap();
+        assert_eq!(got, claims(600));
+    }
+
+    #[test]
+    fn wrong_issuer_audience_expiry_typ_and_tampering_are_refused() {
+        let (_dir, set, _key) = key_set();
+        let token = sign(&set, now(), ACCESS_TOKEN_TYP, &claims(600)).unwrap();
+        let refused = |token: &str, expect: &Expect<'_>| {
+            verify::<AccessTokenClaims>(&set, token, expect).unwrap_err()
+        };
+        assert!(matches!(
+            refused(&token, &expect("https://altro.example", AUD)),
+            JwtError::Invalid(_)
+        ));
+        assert!(matches!(
+            refused(&token, &expect(ISS, "https://altro.example")),
+            JwtError::Invalid(_)
+        ));
+        let mut id_token = expect(ISS, AUD);
+        id_token.typ = Some("JWT");
+        assert!(matches!(refused(&token, &id_token), JwtError::Invalid(_)));
+
+        let expired = sign(&set, now(), ACCESS_TOKEN_TYP, &claims(0)).unwrap();
+        assert!(matches!(
+            refused(&expired, &expect(ISS, AUD)),
+            JwtError::Expired
+        ));
+        let mut lax = expect(ISS, AUD);
+        lax.check_expiry = false;
+        assert!(verify::<AccessTokenClaims>(&set, &expired, &lax).is_ok());
+
+        // Another payload under the same signature.
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut forged = claims(600);
+        forged.scope = "operator".into();
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let tampered = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
+        assert!(matches!(
+            refused(&tampered, &expect(ISS, AUD)),
+            JwtError::Invalid(_)
+        ));
+        // A fourth part, a missing signature, a signature that is not base64url.
+        for bad in [
+            format!("{token}.x"),
+            format!("{}.{}.", parts[0], parts[1]),
+            format!("{}.{}.***", parts[0], parts[1]),
+            format!("{}.{}", parts[0], parts[1]),
+        ] {
+            assert!(
+                matches!(refused(&bad, &expect(ISS, AUD)), JwtError::Invalid(_)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_algorithms_and_unknown_keys_are_refused() {
+        let (_dir, set, key) = key_set();
+        // HS256 keyed with the public key's bytes: the classic algorithm confusion.
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(key.kid.clone());
+        let hmac = EncodingKey::from_secret(key.jwk.x.as_bytes());
+        let token = jsonwebtoken::encode(&header, &claims(600), &hmac).unwrap();
+        let err = verify::<AccessTokenClaims>(&set, &token, &expect(ISS, AUD)).unwrap_err();
+        assert!(err.to_string().contains("ES256"), "{err}");
+
+        // A well-formed ES256 token from a key that is not ours.
+        let (_other_dir, other, _) = key_set();
+        let foreign = sign(&other, now(), ACCESS_TOKEN_TYP, &claims(600)).unwrap();
+        let err = verify::<AccessTokenClaims>(&set, &foreign, &expect(ISS, AUD)).unwrap_err();
+        assert!(err.to_string().contains("unknown kid"), "{err}");
+        // The same, relabelled with our kid: the signature does not verify.
+        let parts: Vec<&str> = foreign.split('.').collect();
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(key.kid.clone());
+        let relabelled = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+            parts[1],
+            parts[2]
+        );
+        let err = verify::<AccessTokenClaims>(&set, &relabelled, &expect(ISS, AUD)).unwrap_err();
+        assert!(err.to_string().contains("InvalidSignature"), "{err}");
+    }
 }

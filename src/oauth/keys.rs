@@ -30,7 +30,11 @@
 //! reload, so a reload only has to happen within the rotation delay.
 
 use crate::secret_file;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
+    ParsedPublicKey,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
@@ -130,11 +134,25 @@ impl KeyFile for SigningKey {
     }
 }
 
+/// An ES256 key, parsed once when loaded: signing and verifying reuse the parsed private key
+/// and public point (parsing a private key runs a pairwise consistency test, costlier than a
+/// signature).
 pub struct SigningKey {
     pub kid: String,
     pub jwk: Jwk,
+    pair: EcdsaKeyPair,
+    public: ParsedPublicKey,
     encoding: EncodingKey,
     decoding: DecodingKey,
+}
+
+/// A JWS could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("cannot serialise the JWS: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the ECDSA signature failed")]
+    Crypto,
 }
 
 impl fmt::Debug for SigningKey {
@@ -148,8 +166,36 @@ impl SigningKey {
         Algorithm::ES256
     }
 
+    /// The key as `jsonwebtoken` takes it (parsed again on every use: prefer
+    /// [`Self::sign_compact`] on hot paths).
     pub fn encoding_key(&self) -> &EncodingKey {
         &self.encoding
+    }
+
+    /// The compact JWS (RFC 7515 §7.1) of `claims` under `header` (whose `alg` must be ES256),
+    /// signed with the key parsed at load.
+    pub fn sign_compact<T: Serialize>(
+        &self,
+        header: &jsonwebtoken::Header,
+        claims: &T,
+    ) -> Result<String, SignError> {
+        debug_assert_eq!(header.alg, Algorithm::ES256);
+        let mut jws = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut jws);
+        let signature = self
+            .pair
+            .sign(&SystemRandom::new(), jws.as_bytes())
+            .map_err(|_| SignError::Crypto)?;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jws);
+        Ok(jws)
+    }
+
+    /// Whether `signature` (the raw 64-byte r ‖ s of ES256) signs `message` under this key,
+    /// with the public point parsed at load.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.public.verify_sig(message, signature).is_ok()
     }
 
     /// The public key, for verifying what this key signed.
@@ -169,10 +215,14 @@ impl SigningKey {
             .ok_or_else(|| malformed("bad public point".into()))?;
         let decoding = DecodingKey::from_ec_components(&jwk.x, &jwk.y)
             .map_err(|e| malformed(e.to_string()))?;
+        let public = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref())
+            .map_err(|e| malformed(e.to_string()))?;
         let encoding = EncodingKey::from_ec_der(block.contents());
         Ok(Self {
             kid: jwk.kid.clone(),
             jwk,
+            pair,
+            public,
             encoding,
             decoding,
         })
