@@ -215,9 +215,12 @@ impl Manager {
 
     pub fn connect(&self) -> Result<DbConn, DbError> {
         match self.url.backend() {
-            Backend::Postgres => Ok(DbConn::Postgres(diesel::PgConnection::establish(
-                self.url.connection_string(),
-            )?)),
+            Backend::Postgres => {
+                init_tls_without_exit_cleanup();
+                Ok(DbConn::Postgres(diesel::PgConnection::establish(
+                    self.url.connection_string(),
+                )?))
+            }
             Backend::Sqlite => {
                 self.url.prepare_sqlite_file()?;
                 let mut c = diesel::SqliteConnection::establish(self.url.connection_string())?;
@@ -254,6 +257,14 @@ impl r2d2::ManageConnection for Manager {
             DbConn::Sqlite(c) => c.is_broken(),
         }
     }
+}
+
+/// Initialises OpenSSL, which libpq uses for TLS to PostgreSQL, the way the `openssl` crate
+/// does: without OpenSSL's clean-up at process exit. Were libpq the first to initialise it,
+/// that clean-up would free OpenSSL's state while pool and audit-writer threads may still
+/// close their TLS connections, and the process would crash as it exits. Idempotent.
+pub fn init_tls_without_exit_cleanup() {
+    openssl::init();
 }
 
 /// One connection, no pool: for one-shot commands, which then leave no background pool

@@ -171,6 +171,9 @@ impl TestDb {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(admin) if admin.starts_with("postgres") => {
                 let name = format!("procura_test_{}", uuid::Uuid::new_v4().simple());
+                // Before libpq's first TLS connection: no OpenSSL clean-up racing the pool
+                // threads of other tests' apps as the test process exits.
+                procura::db::init_tls_without_exit_cleanup();
                 let mut conn = PgConnection::establish(&admin)
                     .unwrap_or_else(|e| panic!("TEST_DATABASE_URL unreachable: {e}"));
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
