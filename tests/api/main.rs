@@ -28,6 +28,7 @@ mod concurrency;
 mod console;
 mod console_admin;
 mod console_browser;
+mod console_browser_delegations;
 mod console_browser_pins;
 mod console_desk;
 mod console_inbound;

@@ -5,10 +5,11 @@
 //! [`super::admin_audit`], [`super::admin_spid`].
 
 use super::guard::{self, Desk};
-use super::{Frame, render};
+use super::{Frame, render, unavailable};
 use crate::AppState;
 use crate::oauth::params::Params;
 use crate::operator::Role;
+use crate::web::forms::FormErrors;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -55,6 +56,26 @@ impl Notice {
 /// What a field of a form holds, trimmed; empty when absent.
 pub fn field(form: &Params, name: &str) -> String {
     form.get(name).map(str::trim).unwrap_or_default().to_owned()
+}
+
+/// The answer to a form the domain refused: the error beside its field (`explained`, the
+/// field and its text) and the form drawn again by `redraw` (422); an error that is not the
+/// caller's (`explained` is `None`) is the 503 page.
+pub async fn refused_form(
+    state: &AppState,
+    cause: &dyn std::fmt::Display,
+    explained: Option<(&'static str, String)>,
+    what: &str,
+    mut errors: FormErrors,
+    redraw: impl AsyncFnOnce(FormErrors) -> HttpResponse,
+) -> HttpResponse {
+    match explained {
+        Some((name, text)) => {
+            errors.add(name, text);
+            redraw(errors).await
+        }
+        None => unavailable(state, cause, what),
+    }
 }
 
 #[derive(Template)]

@@ -10,14 +10,15 @@ use super::admin::{self, Notice, field};
 use super::guard::Desk;
 use super::{Frame, login, render, time_text, unavailable};
 use crate::AppState;
-use crate::audit::Party;
-use crate::db;
+use crate::audit::{AuditKey, Party};
+use crate::db::{self, DbConn, DbError};
 use crate::oauth::client::{self, AuthMethod, Client, ClientError, GrantType, NewClient};
 use crate::oauth::scope::ScopeSet;
 use crate::web::forms::FormErrors;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use chrono::{DateTime, Utc};
 
 pub const PATH: &str = "/console/amministrazione/client";
 
@@ -339,19 +340,18 @@ pub async fn add(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     {
         errors.add(name, text);
     }
+    let invalid = async |errors| {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        page(&state, &desk, status, None, None, typed, errors).await
+    };
     if !errors.is_empty() {
-        return page(
-            &state,
-            &desk,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            None,
-            typed,
-            errors,
-        )
-        .await;
+        return invalid(errors).await;
     }
-    let (key, actor, now) = (state.audit_key.clone(), actor(&desk), state.clock.now());
+    let (key, actor, now) = (
+        state.audit_key.clone(),
+        desk.acting().actor,
+        state.clock.now(),
+    );
     let registered = db::run(&state.db, move |c| {
         client::register(c, &key, new, actor, now)
     })
@@ -378,28 +378,8 @@ pub async fn add(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             )
             .await
         }
-        Err(e) => match explain(&e) {
-            Some((name, text)) => {
-                errors.add(name, text);
-                page(
-                    &state,
-                    &desk,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    None,
-                    None,
-                    typed,
-                    errors,
-                )
-                .await
-            }
-            None => unavailable(&state, &e, "client add"),
-        },
+        Err(e) => admin::refused_form(&state, &e, explain(&e), "client add", errors, invalid).await,
     }
-}
-
-/// The audit actor of a console action (the operator), as the API names operators.
-fn actor(desk: &Desk) -> Party {
-    desk.acting().actor
 }
 
 /// Refuses the console's own client, which procura manages.
@@ -424,6 +404,36 @@ async fn own_client_refused(state: &AppState, desk: &Desk, id: &str) -> Option<H
     )
 }
 
+/// A post about one registered client (remove it, give it a new secret): an admin with the
+/// form's CSRF token, the console's own client refused, then `action` run with the admin as
+/// the audit actor. The admin, the client id and the outcome, or the page to answer instead.
+async fn client_action<T, E>(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+    id: String,
+    action: impl FnOnce(&mut DbConn, &AuditKey, &str, Party, DateTime<Utc>) -> Result<T, E>
+    + Send
+    + 'static,
+) -> Result<(Desk, String, Result<T, E>), HttpResponse>
+where
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let (desk, _) = admin::require_form(state, req, body).await?;
+    if let Some(refused) = own_client_refused(state, &desk, &id).await {
+        return Err(refused);
+    }
+    let (key, actor, now) = (
+        state.audit_key.clone(),
+        desk.acting().actor,
+        state.clock.now(),
+    );
+    let target = id.clone();
+    let done = db::run(&state.db, move |c| action(c, &key, &target, actor, now)).await;
+    Ok((desk, id, done))
+}
+
 /// `POST /console/amministrazione/client/{id}/rimuovi` (`csrf`): removes the client with
 /// its grants and refresh tokens.
 pub async fn remove(
@@ -432,24 +442,11 @@ pub async fn remove(
     body: web::Bytes,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let (desk, _) = match admin::require_form(&state, &req, &body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
-    let id = id.into_inner();
-    if let Some(refused) = own_client_refused(&state, &desk, &id).await {
-        return refused;
-    }
-    let (key, actor, now, target) = (
-        state.audit_key.clone(),
-        actor(&desk),
-        state.clock.now(),
-        id.clone(),
-    );
-    let removed = db::run(&state.db, move |c| {
-        client::remove(c, &key, &target, actor, now)
-    })
-    .await;
+    let (desk, id, removed) =
+        match client_action(&state, &req, &body, id.into_inner(), client::remove).await {
+            Ok(done) => done,
+            Err(resp) => return resp,
+        };
     let (status, notice) = match removed {
         Ok(true) => (
             StatusCode::OK,
@@ -483,24 +480,11 @@ pub async fn rotate(
     body: web::Bytes,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let (desk, _) = match admin::require_form(&state, &req, &body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
-    let id = id.into_inner();
-    if let Some(refused) = own_client_refused(&state, &desk, &id).await {
-        return refused;
-    }
-    let (key, actor, now, target) = (
-        state.audit_key.clone(),
-        actor(&desk),
-        state.clock.now(),
-        id.clone(),
-    );
-    let rotated = db::run(&state.db, move |c| {
-        client::rotate_secret(c, &key, &target, actor, now)
-    })
-    .await;
+    let (desk, id, rotated) =
+        match client_action(&state, &req, &body, id.into_inner(), client::rotate_secret).await {
+            Ok(done) => done,
+            Err(resp) => return resp,
+        };
     let (status, notice, secret) = match rotated {
         Ok(Some(value)) => (
             StatusCode::OK,

@@ -258,17 +258,12 @@ pub async fn add(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             errors.add(name, text);
         }
     }
+    let invalid = async |errors| {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        page(&state, &desk, status, None, typed, errors, None).await
+    };
     if !errors.is_empty() {
-        return page(
-            &state,
-            &desk,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            typed,
-            errors,
-            None,
-        )
-        .await;
+        return invalid(errors).await;
     }
     let (key, acting, now) = (state.audit_key.clone(), desk.acting(), state.clock.now());
     let added = db::run(&state.db, move |c| {
@@ -293,22 +288,9 @@ pub async fn add(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             )
             .await
         }
-        Err(e) => match explain(&e) {
-            Some((field, text)) => {
-                errors.add(field, text);
-                page(
-                    &state,
-                    &desk,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    None,
-                    typed,
-                    errors,
-                    None,
-                )
-                .await
-            }
-            None => unavailable(&state, &e, "operator add"),
-        },
+        Err(e) => {
+            admin::refused_form(&state, &e, explain(&e), "operator add", errors, invalid).await
+        }
     }
 }
 

@@ -16,13 +16,16 @@ use crate::booking::{self, BookingError, DeskKind, Status, calendar};
 use crate::db;
 use crate::delegation::registry::DocumentKind;
 use crate::http::problems::Audience;
+use crate::oauth::params::Params;
 use crate::operator::Role;
 use crate::person::CodiceFiscale;
 use crate::webmeeting::session::{self, Consent, IdentityCheck};
 use crate::webmeeting::{self as wm, DOCUMENT_TYPES, Session, Side, WebMeetingError, complete};
 use actix_multipart::Multipart;
+use actix_web::dev::Payload;
+use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -586,63 +589,81 @@ pub async fn show(
     }
 }
 
-/// Runs one domain step as the operator at work; on success back to the booking with
-/// `done` as the notice, else the booking with the refusal.
-async fn run_step<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    desk: &Desk,
+/// A post to one booking's session: the operator at work (role and CSRF token checked) and
+/// the booking.
+struct Step {
+    state: web::Data<AppState>,
+    desk: Desk,
     id: String,
-    invalid: &str,
-    done: impl FnOnce(&T) -> &'static str,
-    f: impl FnOnce(
-        &mut db::DbConn,
-        &AppState,
-        &str,
-        &str,
-        chrono::DateTime<chrono::Utc>,
-    ) -> Result<T, WebMeetingError>
-    + Send
-    + 'static,
-) -> HttpResponse {
-    let (s, op, wanted, now) = (
-        state.get_ref().clone(),
-        desk.operator.id.clone(),
-        id.clone(),
-        state.clock.now(),
-    );
-    let out = db::run(&state.db, move |c| f(c, &s, &op, &wanted, now)).await;
-    match out {
-        Ok(t) => crate::web::redirect(&format!("{PATH}/prenotazioni/{id}?esito={}", done(&t))),
-        Err(e) => {
-            let (status, text) = refusal(state, e, invalid);
-            booking_page(state, desk, id, status, None, vec![text]).await
+}
+
+impl Step {
+    /// The booking again with what is wrong in the form (422).
+    async fn invalid(self, errors: Vec<String>) -> HttpResponse {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        booking_page(&self.state, &self.desk, self.id, status, None, errors).await
+    }
+
+    /// Runs one domain step as the operator at work; on success back to the booking with
+    /// `done` as the notice, else the booking with the refusal (`invalid` for bad input).
+    async fn run<T: Send + 'static>(
+        self,
+        invalid: &str,
+        done: impl FnOnce(&T) -> &'static str,
+        f: impl FnOnce(
+            &mut db::DbConn,
+            &AppState,
+            &str,
+            &str,
+            chrono::DateTime<chrono::Utc>,
+        ) -> Result<T, WebMeetingError>
+        + Send
+        + 'static,
+    ) -> HttpResponse {
+        let Step { state, desk, id } = self;
+        let (s, op, wanted, now) = (
+            state.get_ref().clone(),
+            desk.operator.id.clone(),
+            id.clone(),
+            state.clock.now(),
+        );
+        let out = db::run(&state.db, move |c| f(c, &s, &op, &wanted, now)).await;
+        match out {
+            Ok(t) => crate::web::redirect(&format!("{PATH}/prenotazioni/{id}?esito={}", done(&t))),
+            Err(e) => {
+                let (status, text) = refusal(&state, e, invalid);
+                booking_page(&state, &desk, id, status, None, vec![text]).await
+            }
         }
     }
 }
 
-async fn form_step(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<(Desk, crate::oauth::params::Params), HttpResponse> {
-    guard::require_form(state, req, body, Some(Role::WebMeeting)).await
+/// A form post (`application/x-www-form-urlencoded`) to the booking `{id}`'s session, as a
+/// handler's argument: the step and the form's fields, once the guard has let it through
+/// (session, `web_meeting` role, CSRF token); else the guard's page is the answer.
+pub struct Posted(Step, Params);
+
+impl FromRequest for Posted {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (req, body) = (req.clone(), web::Bytes::from_request(req, payload));
+        Box::pin(async move {
+            let body = body.await?;
+            let state = web::Data::<AppState>::extract(&req).await?;
+            let id = web::Path::<String>::extract(&req).await?.into_inner();
+            match guard::require_form(&state, &req, &body, Some(Role::WebMeeting)).await {
+                Ok((desk, form)) => Ok(Posted(Step { state, desk, id }, form)),
+                Err(page) => Err(InternalError::from_response("console post refused", page).into()),
+            }
+        })
+    }
 }
 
 /// `POST …/{id}/prendi`: takes the booking in charge.
-pub async fn take(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (desk, _) = match form_step(&state, &req, &body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
-    run_step(
-        &state,
-        &desk,
-        id.into_inner(),
+pub async fn take(Posted(step, _): Posted) -> HttpResponse {
+    step.run(
         "Hai già preso in carico questa prenotazione.",
         |_| "presa",
         session::take,
@@ -650,40 +671,27 @@ pub async fn take(
     .await
 }
 
-fn side_of(form: &crate::oauth::params::Params) -> Option<Side> {
+fn side_of(form: &Params) -> Option<Side> {
     form.get("side").and_then(Side::parse)
 }
 
 /// `POST …/{id}/consenso`: `side`, `given` (`si` / `no`), `reason` with a refusal.
-pub async fn consent(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (desk, form) = match form_step(&state, &req, &body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+pub async fn consent(Posted(step, form): Posted) -> HttpResponse {
     let given = match form.get("given") {
         Some("si") => Some(true),
         Some("no") => Some(false),
         _ => None,
     };
     let (Some(side), Some(given)) = (side_of(&form), given) else {
-        let errors = vec!["Indica se la persona acconsente alla registrazione.".into()];
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return booking_page(&state, &desk, id.into_inner(), status, None, errors).await;
+        let error = "Indica se la persona acconsente alla registrazione.";
+        return step.invalid(vec![error.into()]).await;
     };
     let answer = Consent {
         side,
         given,
         reason: form.get("reason").map(str::to_owned),
     };
-    run_step(
-        &state,
-        &desk,
-        id.into_inner(),
+    step.run(
         "Con un consenso negato scrivi il motivo (al massimo 300 caratteri).",
         |s: &Session| {
             if s.in_progress() {
@@ -698,16 +706,7 @@ pub async fn consent(
 }
 
 /// `POST …/{id}/identita`: `side`, `document_type`, `document_number`, `expires_on`.
-pub async fn identity(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (desk, form) = match form_step(&state, &req, &body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+pub async fn identity(Posted(step, form): Posted) -> HttpResponse {
     let mut errors = Vec::new();
     let side = side_of(&form);
     if side.is_none() {
@@ -723,8 +722,7 @@ pub async fn identity(
         errors.push("Scrivi la data di scadenza del documento (giorno, mese, anno).".to_owned());
     }
     let (Some(side), Some(expires_on), true) = (side, expires_on, errors.is_empty()) else {
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return booking_page(&state, &desk, id.into_inner(), status, None, errors).await;
+        return step.invalid(errors).await;
     };
     let check = IdentityCheck {
         side,
@@ -732,10 +730,7 @@ pub async fn identity(
         document_number: form.get("document_number").unwrap_or_default().to_owned(),
         expires_on,
     };
-    run_step(
-        &state,
-        &desk,
-        id.into_inner(),
+    step.run(
         "Numero del documento non valido: da 3 a 30 lettere, cifre, spazi o trattini.",
         |_| "identita",
         move |c, s, op, id, now| session::record_identity(c, s, op, id, &check, now),
@@ -756,19 +751,24 @@ pub async fn documents(
         Err(resp) => return resp,
     };
     let max = state.config.webmeeting.document_max_bytes;
-    let upload = match crate::http::multipart::read_parts(payload, "csrf", max, 6).await {
+    let upload = crate::http::multipart::read_parts(payload, "csrf", max, 6).await;
+    let step = Step {
+        state,
+        desk,
+        id: id.into_inner(),
+    };
+    let upload = match upload {
         Ok(u) => u,
         Err(e) => {
-            let errors = vec![format!("Il modulo non è stato letto: {}", e.detail)];
-            let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return booking_page(&state, &desk, id.into_inner(), status, None, errors).await;
+            let error = format!("Il modulo non è stato letto: {}", e.detail);
+            return step.invalid(vec![error]).await;
         }
     };
     let sent = upload
         .json
         .as_deref()
         .map(|b| String::from_utf8_lossy(b).trim().to_owned());
-    if let Some(refused) = guard::csrf_refusal(&state, &desk, sent.as_deref()) {
+    if let Some(refused) = guard::csrf_refusal(&step.state, &step.desk, sent.as_deref()) {
         return refused;
     }
     let files: Vec<(String, Vec<u8>)> = upload
@@ -780,14 +780,11 @@ pub async fn documents(
         .iter()
         .find(|(n, _)| DocumentKind::parse(n).is_none_or(|k| !session::DOCUMENT_KINDS.contains(&k)))
     {
-        let errors = vec![format!("Campo sconosciuto: {name}.")];
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return booking_page(&state, &desk, id.into_inner(), status, None, errors).await;
+        return step
+            .invalid(vec![format!("Campo sconosciuto: {name}.")])
+            .await;
     }
-    run_step(
-        &state,
-        &desk,
-        id.into_inner(),
+    step.run(
         "Scegli almeno un documento da caricare.",
         |_| "documenti",
         move |c, s, op, id, now| session::store_documents(c, s, op, id, files, now),
@@ -796,31 +793,18 @@ pub async fn documents(
 }
 
 /// `POST …/{id}/completa`: `ends_on` (optional): registers the delegation.
-pub async fn finish(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (desk, form) = match form_step(&state, &req, &body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+pub async fn finish(Posted(step, form): Posted) -> HttpResponse {
     let ends_on = match form.get("ends_on").map(str::trim).unwrap_or_default() {
         "" => None,
         t => match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
             Ok(d) => Some(d),
             Err(_) => {
-                let errors = vec!["Data di fine della delega non valida.".into()];
-                let status = StatusCode::UNPROCESSABLE_ENTITY;
-                return booking_page(&state, &desk, id.into_inner(), status, None, errors).await;
+                let error = "Data di fine della delega non valida.";
+                return step.invalid(vec![error.into()]).await;
             }
         },
     };
-    run_step(
-        &state,
-        &desk,
-        id.into_inner(),
+    step.run(
         "La delega non può essere registrata con questi dati.",
         |_| "completata",
         move |c, s, op, id, now| complete::complete(c, s, op, id, ends_on, now),
@@ -829,21 +813,9 @@ pub async fn finish(
 }
 
 /// `POST …/{id}/chiudi`: `reason`: ends the session without a delegation.
-pub async fn close(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (desk, form) = match form_step(&state, &req, &body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+pub async fn close(Posted(step, form): Posted) -> HttpResponse {
     let reason = form.get("reason").unwrap_or_default().to_owned();
-    run_step(
-        &state,
-        &desk,
-        id.into_inner(),
+    step.run(
         "Scrivi il motivo della chiusura (al massimo 300 caratteri).",
         |_| "chiusa",
         move |c, s, op, id, now| session::close(c, s, op, id, &reason, now),
