@@ -45,6 +45,9 @@ cargo bench --locked --quiet --bench acting_seed --no-run 2>/dev/null
 
 bench_database acting
 base="http://127.0.0.1:$port"
+# The seed signs its tokens with this issuer; the server's default issuer follows its bind
+# address, so both are told the same one.
+export PROCURA_OAUTH__ISSUER="$base"
 
 bench_migrate
 add_client() { bench_add_client "$@"; }
