@@ -49,7 +49,9 @@ measure() { # name lua url pid -> sets last_rps last_p99 last_rss, checks 2xx
   last_p99=$(bench_p99 "$out")
   last_rss=$((bench_peak_kb / 1024))
   if [ "$(bench_non2xx "$out.warm")" -gt 0 ] || [ "$(bench_non2xx "$out")" -gt 0 ]; then
-    echo "FAIL: $1 (answers not 2xx)"; cat "$out.warm" "$out"; exit 1
+    echo "FAIL: $1 (answers not 2xx)"; cat "$out.warm" "$out"
+    [ -n "$pid" ] && { echo "procura's log (warnings and errors):"; tail -n 30 "$work/serve.log"; }
+    exit 1
   fi
   grep 'Socket errors' "$out" | sed 's/^ */  (wrk: /; s/$/)/' || true
   printf '%-40s %10s req/s  p99 %9s  peak RSS %4s MB\n' "$1" "$last_rps" "$last_p99" "$last_rss"
@@ -67,6 +69,8 @@ peer_pid=$!
 for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$peer_port/.well-known/openid-configuration" && break; sleep 0.1; done
 peer_token=$(curl -sf -u "bench:$secret" -d grant_type=client_credentials -d scope=inps:read "http://127.0.0.1:$peer_port/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p') || true
 [ -n "$peer_token" ] || { echo "FAIL: the peer did not start or issued no token"; cat "$work/peer.log"; exit 1; }
+curl -sf -u "bench:$secret" --data "token=$peer_token" "http://127.0.0.1:$peer_port/token/introspection" | grep -q '"active":true' \
+  || { echo "FAIL: the peer's token does not introspect as active"; cat "$work/peer.log"; exit 1; }
 bench_lua_post "$work/peer-intro.lua" application/x-www-form-urlencoded "$basic" "token=$peer_token"
 bench_lua_post "$work/peer-cc.lua" application/x-www-form-urlencoded "$basic" "grant_type=client_credentials&scope=inps:read&resource=urn:bench:jwt"
 measure "peer: introspection" "$work/peer-intro.lua" "http://127.0.0.1:$peer_port/token/introspection" "$peer_pid"
@@ -81,6 +85,8 @@ pbasic=$(bench_basic bench "$psecret")
 bench_serve "$port" 1 "$core"
 token=$(curl -sf -u "bench:$psecret" -d grant_type=client_credentials -d scope=inps:read "http://127.0.0.1:$port/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p') || true
 [ -n "$token" ] || { echo "FAIL: procura issued no token"; cat "$work/serve.log"; exit 1; }
+curl -sf -u "bench:$psecret" --data "token=$token" "http://127.0.0.1:$port/introspect" | grep -q '"active":true' \
+  || { echo "FAIL: procura's token does not introspect as active"; cat "$work/serve.log"; exit 1; }
 bench_lua_post "$work/intro.lua" application/x-www-form-urlencoded "$pbasic" "token=$token"
 bench_lua_post "$work/cc.lua" application/x-www-form-urlencoded "$pbasic" "grant_type=client_credentials&scope=inps:read"
 # A "no" answer: the lookup and the audit record (two valid codici fiscali, no delegation).
