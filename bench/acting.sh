@@ -18,9 +18,11 @@
 # database is created there and dropped).
 #
 # Enforced: every response is 2xx, the answers match what the seed expects (share of
-# "allowed":true / "active":true), idle RSS < 50 MB, RSS under load < 200 MB.
+# "allowed":true / "active":true), idle RSS < 50 MB, RSS under load < 200 MB, the audit chain
+# verifies at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 procura="${CARGO_TARGET_DIR:-target}/release/procura"
 
 persons=${BENCH_PERSONS:-1000000}
@@ -32,61 +34,23 @@ cores=${BENCH_CORES:-0}
 idle_limit_kb=$((50 * 1024))
 load_limit_kb=$((200 * 1024))
 
-expand_cpus() {
-  local part out=()
-  for part in ${1//,/ }; do
-    if [[ $part == *-* ]]; then out+=($(seq "${part%-*}" "${part#*-}")); else out+=("$part"); fi
-  done
-  echo "${out[@]}"
-}
-server_cpus=($(expand_cpus "$cores"))
+server_cpus=($(bench_expand_cpus "$cores"))
 workers=${BENCH_WORKERS:-${#server_cpus[@]}}
-if [ -n "${BENCH_WRK_CORES:-}" ]; then
-  wrk_cores=$BENCH_WRK_CORES
-else
-  rest=()
-  for c in $(seq 0 $(($(nproc) - 1))); do
-    [[ " ${server_cpus[*]} " == *" $c "* ]] || rest+=("$c")
-  done
-  if [ ${#rest[@]} -gt 0 ]; then wrk_cores=$(IFS=,; echo "${rest[*]}"); else wrk_cores=$(seq -s, 0 $(($(nproc) - 1))); fi
-fi
-wrk_threads=$(expand_cpus "$wrk_cores" | wc -w)
+wrk_cores=${BENCH_WRK_CORES:-$(bench_other_cores "$cores")}
+wrk_threads=$(bench_expand_cpus "$wrk_cores" | wc -w)
 
-command -v wrk >/dev/null || {
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-}
+bench_need_wrk
 cargo build --release --locked --quiet --bins --benches
 cargo bench --locked --quiet --bench acting_seed --no-run 2>/dev/null
 
-work=$(mktemp -d)
-db_created=""
-pid=""
-cleanup() {
-  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  if [ -n "$db_created" ]; then psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db_created WITH (FORCE)" >/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ -n "${BENCH_DATABASE_URL:-}" ]; then
-  db_created="procura_acting_$$"
-  psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $db_created" >/dev/null
-  db_url="${BENCH_DATABASE_URL%/*}/$db_created"
-  backend=postgres
-else
-  db_url="sqlite://$work/procura.db"
-  backend=sqlite
-fi
-
-export PROCURA_DATABASE__URL="$db_url" PROCURA_KEYS__DIR="$work/keys" PROCURA_LOG__FILTER=warn
+bench_database acting
 base="http://127.0.0.1:$port"
+# The seed signs its tokens with this issuer; the server's default issuer follows its bind
+# address, so both are told the same one.
+export PROCURA_OAUTH__ISSUER="$base"
 
-"$procura" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
-add_client() { # id name scope grant [more options] -> prints the secret
-  "$procura" clients add --id "$1" --name "$2" --type basic --scope "$3" --grant "$4" "${@:5}" \
-    >"$work/client-$1.out" 2>&1 || { cat "$work/client-$1.out" >&2; exit 1; }
-  sed -n 's/^.*client_secret: *//p' "$work/client-$1.out" | head -n 1
-}
+bench_migrate
+add_client() { bench_add_client "$@"; }
 # A downstream service asking the access check, a resource server introspecting, and the
 # frontend the delegated tokens are issued to (the seed mints its tokens for it).
 check_secret=$(add_client bench-checker "Bench checker" access:check client_credentials)
@@ -96,8 +60,8 @@ add_client bench-frontend "Bench frontend" "openid profile inps:read inps:apply 
   --redirect-uri http://127.0.0.1/callback >/dev/null || true
 grep -q client_secret "$work/client-bench-frontend.out" || { cat "$work/client-bench-frontend.out"; exit 1; }
 [ -n "$check_secret" ] && [ -n "$rs_secret" ] || { echo "no client_secret printed"; cat "$work"/client-*.out; exit 1; }
-check_basic=$(printf '%s:%s' bench-checker "$check_secret" | base64 -w0)
-rs_basic=$(printf '%s:%s' bench-resource-server "$rs_secret" | base64 -w0)
+check_basic=$(bench_basic bench-checker "$check_secret")
+rs_basic=$(bench_basic bench-resource-server "$rs_secret")
 
 # wrk scripts: each thread starts at its own place in the file and cycles through it, so the
 # requests spread over thousands of rows; responses are counted by answer.
@@ -208,11 +172,7 @@ for size in $sizes; do
   pairs_yes=$(( $(grep -c ' true$' "$work/seed/pairs.txt") * 100 / $(wc -l <"$work/seed/pairs.txt") ))
   tokens_yes=$(( $(grep -c ' true$' "$work/seed/tokens.txt") * 100 / $(wc -l <"$work/seed/tokens.txt") ))
 
-  PROCURA_SERVER__BIND="127.0.0.1:$port" PROCURA_SERVER__WORKERS="$workers" \
-    taskset -c "$cores" "$procura" serve >"$work/serve.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
-  curl -sf "$base/readyz" >/dev/null || { cat "$work/serve.log"; exit 1; }
+  bench_serve "$port" "$workers" "$cores"
 
   # By hand first: the first in-force pair is allowed, the first token active.
   read -r actor subject _ < <(grep -m1 ' true$' "$work/seed/pairs.txt")
@@ -241,7 +201,7 @@ for size in $sizes; do
   [ "$idle_kb" -lt "$idle_limit_kb" ] || { echo "FAIL: idle RSS is over 50 MB"; failed=1; }
   [ "$after_kb" -lt "$idle_limit_kb" ] || { echo "FAIL: idle RSS after the load is over 50 MB"; failed=1; }
   [ "$peak_kb" -lt "$load_limit_kb" ] || { echo "FAIL: RSS under load reached 200 MB"; failed=1; }
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  bench_stop_server
 done
 
 echo
@@ -251,4 +211,6 @@ printf '%s\n' "${results[@]}"
 echo
 echo "query plans at the largest size:"
 cat "$work/plans-${size}.txt"
+echo
+bench_audit_verify
 exit $failed

@@ -37,6 +37,9 @@ BENCH_PERSONS=5000 BENCH_DELEGATIONS="2000" BENCH_SECONDS=2 BENCH_DATABASE_URL="
 step "beside a peer: oidc-provider (npm, pinned) and procura on one core each, ratios"
 BENCH_SECONDS=5 BENCH_PROCURA=target/release/procura bench/peer.sh
 BENCH_SECONDS=5 BENCH_PROCURA=target/release/procura BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/peer.sh
+step "access check while PIN logins saturate the argon2 pool: ratio to the check alone"
+BENCH_SECONDS=3 BENCH_PROCURA=target/release/procura bench/pin_saturation.sh
+BENCH_SECONDS=3 BENCH_PROCURA=target/release/procura BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/pin_saturation.sh
 step "booking routes without login: worst inputs, rate limits, memory"
 BENCH_SECONDS=2 bench/booking.sh
 BENCH_SECONDS=2 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/booking.sh
