@@ -144,6 +144,11 @@ pub struct OauthConfig {
     /// by client id and the secret's hash), so repeated calls skip a database read. A removed
     /// client or a rotated secret takes effect within this time on every instance. 0: off.
     pub client_cache_secs: u64,
+    /// Access tokens whose signature an instance remembers as verified (keyed by the token's
+    /// SHA-256, never past its `exp`, only while its key still verifies). 0: off.
+    pub jwt_cache_entries: usize,
+    /// The memory those entries may take, in bytes (estimated per entry). 0: off.
+    pub jwt_cache_max_bytes: usize,
 }
 
 impl Default for OauthConfig {
@@ -156,6 +161,8 @@ impl Default for OauthConfig {
             code_ttl_secs: 60,
             refresh_token_ttl_secs: 8 * 3600,
             client_cache_secs: 5,
+            jwt_cache_entries: 10_000,
+            jwt_cache_max_bytes: 8 * 1024 * 1024,
         }
     }
 }

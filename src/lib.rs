@@ -74,6 +74,10 @@ pub struct AppState {
     pub audit_batch: Arc<audit::batch::Appender>,
     /// Successful client-secret authentications, remembered `oauth.client_cache_secs`.
     pub client_cache: Arc<oauth::client_cache::ClientCache>,
+    /// Statements the pool's connections have sent, and prepared into their caches.
+    pub db_statements: Arc<db::statements::StatementCounts>,
+    /// Access tokens already verified, by their hash (`oauth.jwt_cache_*`).
+    pub verified_tokens: Arc<oauth::jwt_cache::VerifiedTokens>,
     pub metrics: Arc<Metrics>,
     /// argon2id for PINs, off the async workers, at most one hash per core at a time.
     pub hasher: Arc<PasswordHasher>,
@@ -145,7 +149,7 @@ impl AppState {
         }) {
             anyhow::bail!("{shared} is both a SPID and a CIE SAML IdP metadata source");
         }
-        let pool = db::build_pool(&config.database)
+        let (pool, db_statements) = db::build_counted_pool(&config.database)
             .with_context(|| format!("database {}", redacted_url(&config)))?;
         {
             let mut conn = pool.get().context("database connection")?;
@@ -253,6 +257,10 @@ impl AppState {
         let client_cache = oauth::client_cache::ClientCache::new(std::time::Duration::from_secs(
             config.oauth.client_cache_secs,
         ));
+        let verified_tokens = oauth::jwt_cache::VerifiedTokens::new(
+            config.oauth.jwt_cache_entries,
+            config.oauth.jwt_cache_max_bytes,
+        );
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config_pin_rate = config.pin.attempts_per_minute_per_address;
         Ok(Self {
@@ -267,10 +275,12 @@ impl AppState {
             )),
             config: Arc::new(config),
             db: pool,
+            db_statements,
             clock,
             keys: Arc::new(key_set),
             audit_batch: Arc::new(audit_batch),
             client_cache: Arc::new(client_cache),
+            verified_tokens: Arc::new(verified_tokens),
             audit_key: Arc::new(audit_key),
             metrics: Arc::new(Metrics::new()?),
             hasher: Arc::new(PasswordHasher::new(cores)?),

@@ -8,6 +8,7 @@ pub mod bulk;
 mod end_writes;
 pub mod migrate;
 pub mod schema;
+pub mod statements;
 mod url;
 
 pub use self::end_writes::at_end;
@@ -17,6 +18,8 @@ use crate::config::DatabaseConfig;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
+use statements::{Counting, StatementCounts};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(diesel::MultiConnection)]
@@ -199,6 +202,7 @@ impl DbConn {
 pub struct Manager {
     url: DatabaseUrl,
     sqlite_busy_timeout: Duration,
+    statements: Arc<StatementCounts>,
 }
 
 impl Manager {
@@ -206,7 +210,13 @@ impl Manager {
         Self {
             url,
             sqlite_busy_timeout,
+            statements: Arc::default(),
         }
+    }
+
+    /// The counts the connections this manager opens add to.
+    pub fn statement_counts(&self) -> Arc<StatementCounts> {
+        self.statements.clone()
     }
 
     pub fn backend(&self) -> Backend {
@@ -217,9 +227,9 @@ impl Manager {
         match self.url.backend() {
             Backend::Postgres => {
                 init_tls_without_exit_cleanup();
-                Ok(DbConn::Postgres(diesel::PgConnection::establish(
-                    self.url.connection_string(),
-                )?))
+                let mut c = diesel::PgConnection::establish(self.url.connection_string())?;
+                c.set_instrumentation(Counting(self.statements.clone()));
+                Ok(DbConn::Postgres(c))
             }
             Backend::Sqlite => {
                 self.url.prepare_sqlite_file()?;
@@ -230,6 +240,7 @@ impl Manager {
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                     self.sqlite_busy_timeout.as_millis()
                 ))?;
+                c.set_instrumentation(Counting(self.statements.clone()));
                 Ok(DbConn::Sqlite(c))
             }
         }
@@ -277,8 +288,14 @@ pub fn connect(cfg: &DatabaseConfig) -> Result<DbConn, DbError> {
 /// Opens the pool. One connection is made first, outside the pool, so that a wrong URL,
 /// a refused connection or a bad password is reported as itself rather than as a pool timeout.
 pub fn build_pool(cfg: &DatabaseConfig) -> Result<Pool, DbError> {
+    Ok(build_counted_pool(cfg)?.0)
+}
+
+/// [`build_pool`], with the statement counts of its connections.
+pub fn build_counted_pool(cfg: &DatabaseConfig) -> Result<(Pool, Arc<StatementCounts>), DbError> {
     let url = DatabaseUrl::parse(cfg.url.expose())?;
     let manager = Manager::new(url, Duration::from_millis(cfg.sqlite_busy_timeout_ms));
+    let counts = manager.statement_counts();
     let first = manager.connect()?;
     drop(first);
     let pool = r2d2::Pool::builder()
@@ -290,7 +307,7 @@ pub fn build_pool(cfg: &DatabaseConfig) -> Result<Pool, DbError> {
         .test_on_check_out(false)
         .error_handler(Box::new(LogPoolErrors))
         .build(manager)?;
-    Ok(pool)
+    Ok((pool, counts))
 }
 
 #[derive(Debug)]

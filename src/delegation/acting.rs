@@ -1,10 +1,11 @@
-//! Acting on behalf of a delegator (domain §1.10, §6.5, §6.8): the "act for" list, whether a
-//! delegated token is still backed by its delegation, and the yes/no access check.
+//! Acting on behalf of a delegator (domain §1.10, §6.5, §6.8): the "act for" list and the
+//! yes/no access check. (Whether a delegated token is still backed by its delegation is
+//! asked with the token's other liveness reads, in [`crate::oauth::liveness`].)
 //!
 //! Every answer is read from the database at the moment of the request (design §5): a
 //! revocation, renunciation or end date takes effect on the next request, on every instance.
 
-use super::{Delegation, find, in_force_between, in_force_for_delegate};
+use super::{Delegation, in_force_between, in_force_for_delegate};
 use crate::audit::{Event, Outcome, Party};
 use crate::db::{DbConn, DbError};
 use crate::oauth::scope;
@@ -35,20 +36,6 @@ pub fn acting_for(
         });
     }
     Ok(out)
-}
-
-/// The delegation `id`, if it is in force now and binds exactly `delegator` and `delegate`:
-/// what a delegated token needs to be live.
-pub fn in_force_by_id(
-    conn: &mut DbConn,
-    id: &str,
-    delegator_cf: &str,
-    delegate_cf: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Delegation>, DbError> {
-    Ok(find(conn, id)?.filter(|d| {
-        d.is_in_force(now) && d.delegator_cf == delegator_cf && d.delegate_cf == delegate_cf
-    }))
 }
 
 /// May `actor` act for `subject` on `scope` now? Themselves always; someone else only under a

@@ -9,10 +9,11 @@
 use super::auth::{Principal, json_body};
 use super::request_id::RequestId;
 use crate::AppState;
-use crate::db;
+use crate::db::{self, DbError};
 use crate::delegation::acting::{self, CheckRequest};
 use crate::error::{ApiError, ProblemKind};
 use crate::oauth::client::{self, Client, ClientAuthError};
+use crate::oauth::client_cache::Known;
 use crate::oauth::scope;
 use crate::person::CodiceFiscale;
 use actix_web::http::header;
@@ -106,41 +107,51 @@ pub async fn check(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    // With HTTP Basic the client is known before the body is read; an assertion is in it.
-    let (client, body) = match &authorization {
+    // With HTTP Basic the client is authenticated before the body is read (from memory, or
+    // else in the database); an assertion is in the body, and is checked in the same trip to
+    // the blocking pool as the answer (assertions are never remembered: each `jti` is checked
+    // for replay).
+    let (known, body) = match &authorization {
         Some(auth) => {
-            let client = authenticate(&state, Some(auth), None, None, None).await?;
-            (client, json_body::<AccessCheck>(&req, payload).await?)
+            let known = match recall_client(&state, Some(auth), None, None, None)? {
+                Known::Unknown(pending) => {
+                    let cache = state.client_cache.clone();
+                    let now = state.clock.now();
+                    let client = db::run(&state.db, move |c| {
+                        Ok::<_, DbError>(cache.authenticate_in(c, pending, now))
+                    })
+                    .await
+                    .map_err(ApiError::from)?
+                    .map_err(|e| auth_refusal(&e))?;
+                    Known::Client(client)
+                }
+                known => known,
+            };
+            (known, json_body::<AccessCheck>(&req, payload).await?)
         }
         None => {
             let body = json_body::<AccessCheck>(&req, payload).await?;
-            let client = authenticate(
+            let known = recall_client(
                 &state,
                 None,
                 body.client_id.as_deref(),
                 body.client_assertion_type.as_deref(),
                 body.client_assertion.as_deref(),
-            )
-            .await?;
-            (client, body)
+            )?;
+            (known, body)
         }
     };
-    Ok(answer(&state, &req, client, body).await?)
+    Ok(answer(&state, &req, known, body).await?)
 }
 
-async fn answer(
-    state: &AppState,
-    req: &HttpRequest,
-    client: Client,
-    body: AccessCheck,
-) -> Result<HttpResponse, ApiError> {
-    if !client.scopes.contains(scope::ACCESS_CHECK) {
-        return Err(ApiError::new(
-            ProblemKind::Forbidden,
-            format!("The client needs the scope {}.", scope::ACCESS_CHECK),
-        )
-        .with_extensions(serde_json::json!({ "required_scope": scope::ACCESS_CHECK })));
-    }
+/// The checked parts of an access check's body.
+struct Asked {
+    actor: CodiceFiscale,
+    subject: CodiceFiscale,
+    scope: String,
+}
+
+fn checked_body(body: AccessCheck) -> Result<Asked, ApiError> {
     let actor = CodiceFiscale::parse(&body.actor)?;
     let subject = CodiceFiscale::parse(&body.subject)?;
     if !scope::is_known(&body.scope) {
@@ -149,16 +160,50 @@ async fn answer(
             format!("Unknown scope `{}`.", body.scope),
         ));
     }
-    let request = CheckRequest {
-        client_id: client.client_id,
-        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+    Ok(Asked {
         actor,
         subject,
         scope: body.scope,
-    };
+    })
+}
+
+/// One trip to the blocking pool: the client's authentication when memory did not know it,
+/// then the answer. Refusals keep their order: client (401), scope (403), body (422).
+async fn answer(
+    state: &AppState,
+    req: &HttpRequest,
+    known: Known,
+    body: AccessCheck,
+) -> Result<HttpResponse, ApiError> {
+    let asked = checked_body(body);
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let cache = state.client_cache.clone();
     let now = state.clock.now();
-    let (allowed, event) =
-        db::run(&state.db, move |c| acting::check_access(c, &request, now)).await?;
+    let (allowed, event) = db::run(&state.db, move |c| {
+        let client = match known {
+            Known::Client(client) => client,
+            Known::Unknown(pending) => match cache.authenticate_in(c, pending, now) {
+                Ok(client) => client,
+                Err(e) => return Ok(Err(auth_refusal(&e))),
+            },
+        };
+        if let Err(refusal) = admit(&client) {
+            return Ok(Err(refusal));
+        }
+        let asked = match asked {
+            Ok(asked) => asked,
+            Err(e) => return Ok(Err(e)),
+        };
+        let request = CheckRequest {
+            client_id: client.client_id,
+            request_id,
+            actor: asked.actor,
+            subject: asked.subject,
+            scope: asked.scope,
+        };
+        Ok::<_, DbError>(Ok(acting::check_access(c, &request, now)?))
+    })
+    .await??;
     // Never an answer without its trace: wait for the batch holding the record to commit.
     state.audit_batch.append(now, event).await?;
     Ok(HttpResponse::Ok()
@@ -166,23 +211,49 @@ async fn answer(
         .json(AccessAnswer { allowed }))
 }
 
-/// Confidential-client authentication, as at `/introspect`; failures are `401 unauthorized`.
-async fn authenticate(
+/// `401 unauthorized`, with a Basic challenge.
+fn refused(reason: &str) -> ApiError {
+    // The generic reason says nothing more than the sentence itself.
+    let detail = if reason == "client authentication failed" {
+        "Client authentication failed.".to_owned()
+    } else {
+        format!("Client authentication failed: {reason}.")
+    };
+    ApiError::new(ProblemKind::Unauthorized, detail).with_challenge("Basic realm=\"procura\"")
+}
+
+fn auth_refusal(e: &ClientAuthError) -> ApiError {
+    if e.error_code() == "server_error" {
+        ApiError::internal(e.description())
+    } else {
+        refused(e.description())
+    }
+}
+
+/// A confidential client (else `401`, as at `/introspect`) with the scope `access:check`
+/// (else `403`).
+fn admit(client: &Client) -> Result<(), ApiError> {
+    if client.is_public() {
+        return Err(refused("the access check needs a confidential client"));
+    }
+    if !client.scopes.contains(scope::ACCESS_CHECK) {
+        return Err(ApiError::new(
+            ProblemKind::Forbidden,
+            format!("The client needs the scope {}.", scope::ACCESS_CHECK),
+        )
+        .with_extensions(serde_json::json!({ "required_scope": scope::ACCESS_CHECK })));
+    }
+    Ok(())
+}
+
+/// The client as far as memory knows it (malformed credentials are refused here).
+fn recall_client(
     state: &AppState,
     authorization: Option<&str>,
     client_id: Option<&str>,
     assertion_type: Option<&str>,
     assertion: Option<&str>,
-) -> Result<Client, ApiError> {
-    let refused = |reason: &str| {
-        // The generic reason says nothing more than the sentence itself.
-        let detail = if reason == "client authentication failed" {
-            "Client authentication failed.".to_owned()
-        } else {
-            format!("Client authentication failed: {reason}.")
-        };
-        ApiError::new(ProblemKind::Unauthorized, detail).with_challenge("Basic realm=\"procura\"")
-    };
+) -> Result<Known, ApiError> {
     let credentials =
         client::credentials_from(authorization, client_id, None, assertion_type, assertion)
             .map_err(|e| refused(e.description()))?;
@@ -192,20 +263,5 @@ async fn authenticate(
         format!("{issuer}/token"),
         issuer.clone(),
     ];
-    let now = state.clock.now();
-    let result = state
-        .client_cache
-        .authenticate(&state.db, credentials, audiences, now)
-        .await?;
-    let client = result.map_err(|e: ClientAuthError| {
-        if e.error_code() == "server_error" {
-            ApiError::internal(e.description())
-        } else {
-            refused(e.description())
-        }
-    })?;
-    if client.is_public() {
-        return Err(refused("the access check needs a confidential client"));
-    }
-    Ok(client)
+    Ok(state.client_cache.recall(credentials, audiences))
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`Principal`]: a live RFC 9068 access token from procura — signature with a published
 //!   key, `typ at+jwt`, issuer, audience, expiry against the injected clock, and liveness in
-//!   the database (`access_token_is_live`), so a revoked token or grant is refused at once.
+//!   the database (`oauth::liveness`, every request), so a revoked token or grant is refused
+//!   at once. The signature may be answered from memory by the token's hash (`oauth::jwt_cache`).
 //! - [`OperatorPrincipal`]: a `Principal` with scope `operator`, issued to a person who is an
 //!   active operator in the database *now* (a disabled operator is refused on the next
 //!   request, whatever roles the token names), logged in at `operator.min_level` or above.

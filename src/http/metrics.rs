@@ -1,12 +1,15 @@
-//! Prometheus metrics: request counts and latency per route and status, and pool usage.
+//! Prometheus metrics: request counts and latency per route and status, pool usage and the
+//! statements the pool's connections sent (and prepared into their statement caches).
 //! The registry belongs to the application state (no global registry).
 
 use crate::db::Pool;
+use crate::db::statements::StatementCounts;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +21,10 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
+    statements: IntCounter,
+    prepared: IntCounter,
+    /// Held while the statement counters catch up, so two scrapes do not both add.
+    catching_up: std::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -43,8 +50,21 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
+        let statements = IntCounter::new(
+            "db_statements_total",
+            "Statements sent to the database (transaction control included)",
+        )?;
+        let prepared = IntCounter::new(
+            "db_statements_prepared_total",
+            "Statements prepared into a connection's statement cache",
+        )?;
         registry.register(Box::new(pool_max.clone()))?;
+        registry.register(Box::new(statements.clone()))?;
+        registry.register(Box::new(prepared.clone()))?;
         Ok(Self {
+            statements,
+            prepared,
+            catching_up: std::sync::Mutex::new(()),
             registry,
             requests,
             latency,
@@ -61,8 +81,23 @@ impl Metrics {
         self.latency.with_label_values(&labels).observe(seconds);
     }
 
-    /// The text exposition, with pool gauges read at this moment.
-    pub fn render(&self, pool: &Pool) -> Result<String, prometheus::Error> {
+    /// The text exposition, with pool gauges and statement counts read at this moment.
+    pub fn render(
+        &self,
+        pool: &Pool,
+        statements: &StatementCounts,
+    ) -> Result<String, prometheus::Error> {
+        // Counters only go up: add what was counted since the last exposition.
+        let _one_at_a_time = self
+            .catching_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (counter, now) in [
+            (&self.statements, statements.sent()),
+            (&self.prepared, statements.prepared()),
+        ] {
+            counter.inc_by(now.saturating_sub(counter.get()));
+        }
         let state = pool.state();
         self.pool_connections.set(i64::from(state.connections));
         self.pool_idle.set(i64::from(state.idle_connections));

@@ -12,13 +12,14 @@ use crate::db::{self, DbError};
 use crate::login::Level;
 use crate::oauth::authorize::{self, AuthorizeError, ValidRequest, redirect_with};
 use crate::oauth::client::{self, Client, ClientAuthError, Credentials, GrantType};
+use crate::oauth::client_cache::Known;
 use crate::oauth::grant::{self, Refusal};
 use crate::oauth::jwt::{self, ACCESS_TOKEN_TYP, AccessTokenClaims, Expect, IdTokenClaims};
 use crate::oauth::params::Params;
 use crate::oauth::scope::{self, ScopeSet};
 use crate::oauth::session::{self, BrowserSession, PendingAuthorization};
 use crate::oauth::tokens::Minter;
-use crate::oauth::{exchange, subject, token_hash};
+use crate::oauth::{exchange, liveness, subject, token_hash};
 use crate::operator;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -421,12 +422,13 @@ fn assertion_audiences(state: &AppState) -> [String; 2] {
     [endpoint(state, "/token"), state.config.oauth.issuer.clone()]
 }
 
-/// Authenticates the client of a token, introspection or revocation request.
-async fn authenticate_client(
+/// The client of a token, introspection or revocation request as far as memory knows it
+/// (malformed credentials are refused here), and whether it used HTTP Basic.
+fn recall_client(
     state: &AppState,
     req: &HttpRequest,
     params: &Params,
-) -> Result<Client, OAuthError> {
+) -> Result<(Known, bool), OAuthError> {
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -442,12 +444,32 @@ async fn authenticate_client(
     )
     .map_err(|e| OAuthError::invalid_client(&e, used_basic))?;
     let audiences = assertion_audiences(state).to_vec();
-    let now = state.clock.now();
-    state
-        .client_cache
-        .authenticate(&state.db, credentials, audiences, now)
-        .await?
-        .map_err(|e| OAuthError::invalid_client(&e, used_basic))
+    Ok((
+        state.client_cache.recall(credentials, audiences),
+        used_basic,
+    ))
+}
+
+/// Authenticates the client of a token, introspection or revocation request (from memory,
+/// or else on the blocking pool).
+async fn authenticate_client(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Client, OAuthError> {
+    let (known, used_basic) = recall_client(state, req, params)?;
+    match known {
+        Known::Client(client) => Ok(client),
+        Known::Unknown(pending) => {
+            let cache = state.client_cache.clone();
+            let now = state.clock.now();
+            db::run(&state.db, move |c| {
+                Ok::<_, DbError>(cache.authenticate_in(c, pending, now))
+            })
+            .await?
+            .map_err(|e| OAuthError::invalid_client(&e, used_basic))
+        }
+    }
 }
 
 pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
@@ -668,15 +690,18 @@ pub(crate) async fn live_access_token(
     token: &str,
 ) -> Result<Option<AccessTokenClaims>, DbError> {
     let now = state.clock.now();
+    // The signature may be answered from memory (by the token's hash); whether the token,
+    // its grant and its delegation are still live is asked of the database every time, in
+    // one statement.
     let Ok(claims) =
-        jwt::verify::<AccessTokenClaims>(&state.keys, token, &expect_access_token(state, now))
+        state
+            .verified_tokens
+            .verify(&state.keys, token, &expect_access_token(state, now))
     else {
         return Ok(None);
     };
-    // A delegated token lives only while its delegation is in force: asked here, every time.
     db::run(&state.db, move |c| {
-        let live = grant::access_token_is_live(c, &claims.jti, claims.gid.as_deref(), now)?
-            && exchange::delegation_backs(c, &claims, now)?;
+        let live = liveness::access_token_is_live(c, &claims, now)?;
         Ok::<_, DbError>(live.then_some(claims))
     })
     .await
@@ -752,13 +777,24 @@ pub async fn introspect(
     }
 }
 
-async fn introspect_inner(
-    state: &AppState,
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<HttpResponse, OAuthError> {
-    let params = form(req, body)?;
-    let client = authenticate_client(state, req, &params).await?;
+/// What is introspected, as far as it is known before any database work.
+enum Introspected {
+    Missing,
+    /// A JWT: its claims when it is one of our valid, unexpired access tokens.
+    Jwt(Option<Box<AccessTokenClaims>>),
+    /// Anything else is looked up as a refresh token.
+    Refresh(String),
+}
+
+/// The answer, once the database was asked.
+enum Introspection {
+    Inactive,
+    AccessToken(Box<AccessTokenClaims>),
+    RefreshToken(Box<grant::Grant>),
+}
+
+/// A confidential client asking about a token (else the refusals, in this order).
+fn admit_introspection(client: &Client, asked: &Introspected) -> Result<(), OAuthError> {
     if client.is_public() {
         return Err(OAuthError {
             status: StatusCode::UNAUTHORIZED,
@@ -767,65 +803,131 @@ async fn introspect_inner(
             challenge: None,
         });
     }
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let inactive = || no_store_json(&json!({ "active": false }));
-    if looks_like_jwt(token) {
-        let Some(c) = live_access_token(state, token).await? else {
-            return Ok(inactive());
-        };
-        let mut body = serde_json::Map::new();
-        for (k, v) in [
-            ("active", json!(true)),
-            ("token_type", json!("Bearer")),
-            ("scope", json!(c.scope)),
-            ("client_id", json!(c.client_id)),
-            ("sub", json!(c.sub)),
-            ("iss", json!(c.iss)),
-            ("aud", json!(c.aud)),
-            ("exp", json!(c.exp)),
-            ("iat", json!(c.iat)),
-            ("jti", json!(c.jti)),
-        ] {
-            body.insert(k.into(), v);
-        }
-        let optional = [
-            ("acr", c.acr.map(|v| json!(v))),
-            ("amr", c.amr.map(|v| json!(v))),
-            ("auth_time", c.auth_time.map(|v| json!(v))),
-            ("fiscal_number", c.fiscal_number.map(|v| json!(v))),
-            ("sid", c.sid.map(|v| json!(v))),
-            ("roles", c.roles.map(|v| json!(v))),
-            ("act", c.act.map(|v| json!(v))),
-            ("delegation_id", c.delegation_id.map(|v| json!(v))),
-        ];
-        for (k, v) in optional {
-            if let Some(v) = v {
-                body.insert(k.into(), v);
+    if matches!(asked, Introspected::Missing) {
+        return Err(OAuthError::invalid_request("token is required"));
+    }
+    Ok(())
+}
+
+/// The database's part: the access token's liveness (one statement), or the refresh token's
+/// grant (only its own client may introspect it).
+fn introspect_in(
+    c: &mut db::DbConn,
+    client: &Client,
+    asked: Introspected,
+    now: DateTime<Utc>,
+) -> Result<Introspection, DbError> {
+    Ok(match asked {
+        Introspected::Missing | Introspected::Jwt(None) => Introspection::Inactive,
+        Introspected::Jwt(Some(claims)) => {
+            if liveness::access_token_is_live(c, &claims, now)? {
+                Introspection::AccessToken(claims)
+            } else {
+                Introspection::Inactive
             }
         }
-        return Ok(no_store_json(&body));
-    }
-    // Otherwise a refresh token: only its own client may introspect it.
-    let token = token.to_owned();
+        Introspected::Refresh(token) => match grant::grant_of_refresh_token(c, &token)? {
+            Some((g, unspent)) if unspent && g.is_live(now) && g.client_id == client.client_id => {
+                Introspection::RefreshToken(Box::new(g))
+            }
+            _ => Introspection::Inactive,
+        },
+    })
+}
+
+/// One trip to the blocking pool at most: the client's authentication when memory did not
+/// know it, and the token's reads, together.
+async fn introspect_inner(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HttpResponse, OAuthError> {
+    let params = form(req, body)?;
+    let (known, used_basic) = recall_client(state, req, &params)?;
     let now = state.clock.now();
-    let found = db::run(&state.db, move |c| grant::grant_of_refresh_token(c, &token)).await?;
-    match found {
-        Some((g, unspent)) if unspent && g.is_live(now) && g.client_id == client.client_id => {
-            Ok(no_store_json(&json!({
-                "active": true,
-                "token_type": "refresh_token",
-                "scope": g.scope,
-                "client_id": g.client_id,
-                "sub": g.sub,
-                "iss": state.config.oauth.issuer,
-                "exp": g.expires_at.and_utc().timestamp(),
-                "iat": g.created_at.and_utc().timestamp(),
-            })))
+    let asked = match params.get("token") {
+        None => Introspected::Missing,
+        Some(t) if looks_like_jwt(t) => Introspected::Jwt(
+            state
+                .verified_tokens
+                .verify(&state.keys, t, &expect_access_token(state, now))
+                .ok()
+                .map(Box::new),
+        ),
+        Some(t) => Introspected::Refresh(t.to_owned()),
+    };
+    let answer = match known {
+        Known::Client(client) => {
+            admit_introspection(&client, &asked)?;
+            if matches!(asked, Introspected::Jwt(None)) {
+                Introspection::Inactive
+            } else {
+                db::run(&state.db, move |c| introspect_in(c, &client, asked, now)).await?
+            }
         }
-        _ => Ok(inactive()),
+        Known::Unknown(pending) => {
+            let cache = state.client_cache.clone();
+            db::run(&state.db, move |c| {
+                let client = match cache.authenticate_in(c, pending, now) {
+                    Ok(client) => client,
+                    Err(e) => return Ok(Err(OAuthError::invalid_client(&e, used_basic))),
+                };
+                if let Err(refusal) = admit_introspection(&client, &asked) {
+                    return Ok(Err(refusal));
+                }
+                Ok::<_, DbError>(Ok(introspect_in(c, &client, asked, now)?))
+            })
+            .await??
+        }
+    };
+    Ok(match answer {
+        Introspection::Inactive => no_store_json(&json!({ "active": false })),
+        Introspection::AccessToken(c) => no_store_json(&access_token_introspection(*c)),
+        Introspection::RefreshToken(g) => no_store_json(&json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": g.scope,
+            "client_id": g.client_id,
+            "sub": g.sub,
+            "iss": state.config.oauth.issuer,
+            "exp": g.expires_at.and_utc().timestamp(),
+            "iat": g.created_at.and_utc().timestamp(),
+        })),
+    })
+}
+
+fn access_token_introspection(c: AccessTokenClaims) -> serde_json::Map<String, serde_json::Value> {
+    let mut body = serde_json::Map::new();
+    for (k, v) in [
+        ("active", json!(true)),
+        ("token_type", json!("Bearer")),
+        ("scope", json!(c.scope)),
+        ("client_id", json!(c.client_id)),
+        ("sub", json!(c.sub)),
+        ("iss", json!(c.iss)),
+        ("aud", json!(c.aud)),
+        ("exp", json!(c.exp)),
+        ("iat", json!(c.iat)),
+        ("jti", json!(c.jti)),
+    ] {
+        body.insert(k.into(), v);
     }
+    let optional = [
+        ("acr", c.acr.map(|v| json!(v))),
+        ("amr", c.amr.map(|v| json!(v))),
+        ("auth_time", c.auth_time.map(|v| json!(v))),
+        ("fiscal_number", c.fiscal_number.map(|v| json!(v))),
+        ("sid", c.sid.map(|v| json!(v))),
+        ("roles", c.roles.map(|v| json!(v))),
+        ("act", c.act.map(|v| json!(v))),
+        ("delegation_id", c.delegation_id.map(|v| json!(v))),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            body.insert(k.into(), v);
+        }
+    }
+    body
 }
 
 fn looks_like_jwt(token: &str) -> bool {

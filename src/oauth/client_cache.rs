@@ -12,10 +12,10 @@
 
 use super::client::{self, Client, ClientAuthError, Credentials};
 use super::token_hash;
-use crate::db::{self, DbError, Pool};
+use crate::db::{self, DbConn, DbError, Pool};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// At most this many clients are remembered; past it the cache starts afresh (there are far
@@ -85,33 +85,74 @@ impl ClientCache {
         );
     }
 
-    /// [`client::authenticate`], answered from memory for a `client_secret_basic` client
-    /// that authenticated with the same secret within the TTL, else on the blocking pool.
-    pub async fn authenticate(
-        &self,
-        pool: &Pool,
-        credentials: Credentials,
-        audiences: Vec<String>,
-        now: DateTime<Utc>,
-    ) -> Result<Result<Client, ClientAuthError>, DbError> {
-        let basic = match (&credentials, self.ttl.is_zero()) {
+    /// What memory knows of `credentials` before any database work: the client, when a
+    /// `client_secret_basic` client authenticated with the same secret within the TTL.
+    pub fn recall(&self, credentials: Credentials, audiences: Vec<String>) -> Known {
+        let secret_hash = match (&credentials, self.ttl.is_zero()) {
             (Credentials::Basic { client_id, secret }, false) => {
                 let hash = token_hash::hash(secret);
                 if let Some(client) = self.get(client_id, &hash, Instant::now()) {
-                    return Ok(Ok(client));
+                    return Known::Client(client);
                 }
                 Some(hash)
             }
             _ => None,
         };
-        let result = db::run(pool, move |c| {
-            let auds: Vec<&str> = audiences.iter().map(String::as_str).collect();
-            Ok::<_, DbError>(client::authenticate(c, &credentials, &auds, now))
+        Known::Unknown(Pending {
+            credentials,
+            audiences,
+            secret_hash,
         })
-        .await?;
-        if let (Ok(client), Some(hash)) = (&result, basic) {
+    }
+
+    /// [`client::authenticate`] of credentials memory did not know, with a connection the
+    /// caller already holds (so the request's other reads share its trip to the blocking
+    /// pool); a success with a secret is remembered.
+    pub fn authenticate_in(
+        &self,
+        conn: &mut DbConn,
+        pending: Pending,
+        now: DateTime<Utc>,
+    ) -> Result<Client, ClientAuthError> {
+        let auds: Vec<&str> = pending.audiences.iter().map(String::as_str).collect();
+        let result = client::authenticate(conn, &pending.credentials, &auds, now);
+        if let (Ok(client), Some(hash)) = (&result, pending.secret_hash) {
             self.put(hash, client, Instant::now());
         }
-        Ok(result)
+        result
     }
+
+    /// [`client::authenticate`], answered from memory for a `client_secret_basic` client
+    /// that authenticated with the same secret within the TTL, else on the blocking pool.
+    pub async fn authenticate(
+        self: &Arc<Self>,
+        pool: &Pool,
+        credentials: Credentials,
+        audiences: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Client, ClientAuthError>, DbError> {
+        match self.recall(credentials, audiences) {
+            Known::Client(client) => Ok(Ok(client)),
+            Known::Unknown(pending) => {
+                let cache = self.clone();
+                db::run(pool, move |c| {
+                    Ok::<_, DbError>(cache.authenticate_in(c, pending, now))
+                })
+                .await
+            }
+        }
+    }
+}
+
+/// A client known from memory, or credentials still to check in the database.
+pub enum Known {
+    Client(Client),
+    Unknown(Pending),
+}
+
+/// Credentials to check in the database ([`ClientCache::authenticate_in`]).
+pub struct Pending {
+    credentials: Credentials,
+    audiences: Vec<String>,
+    secret_hash: Option<String>,
 }

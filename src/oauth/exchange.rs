@@ -17,7 +17,6 @@ use super::token_hash;
 use crate::audit::{self, AuditKey, Event, Outcome, Party};
 use crate::config::OauthConfig;
 use crate::db::{DbConn, DbError};
-use crate::delegation::acting;
 use crate::person::CodiceFiscale;
 use chrono::{DateTime, Utc};
 
@@ -234,28 +233,6 @@ pub fn exchange(
         audit::append(c, key, now, with_request(event))?;
         Ok(Ok(claims))
     })
-}
-
-/// Whether a delegated token is still backed by its delegation (introspection, bearer
-/// checks). Tokens without `delegation_id` are not delegated: `true`.
-pub fn delegation_backs(
-    conn: &mut DbConn,
-    claims: &AccessTokenClaims,
-    now: DateTime<Utc>,
-) -> Result<bool, DbError> {
-    let Some(id) = &claims.delegation_id else {
-        return Ok(claims.act.is_none());
-    };
-    let (Some(delegator), Some(act)) = (&claims.fiscal_number, &claims.act) else {
-        return Ok(false);
-    };
-    let (Some(delegator), Some(delegate)) = (
-        delegator.strip_prefix("TINIT-"),
-        act.fiscal_number.strip_prefix("TINIT-"),
-    ) else {
-        return Ok(false);
-    };
-    Ok(acting::in_force_by_id(conn, id, delegator, delegate, now)?.is_some())
 }
 
 #[cfg(test)]

@@ -272,15 +272,14 @@ pub fn grant_of_refresh_token(
     conn: &mut DbConn,
     token: &str,
 ) -> Result<Option<(Grant, bool)>, DbError> {
-    let Some((grant_id, rotated_at)) = refresh_tokens::table
-        .find(token_hash::hash(token))
-        .select((refresh_tokens::grant_id, refresh_tokens::rotated_at))
-        .first::<(String, Option<NaiveDateTime>)>(conn)
+    // One statement: the token's row joined to its grant.
+    Ok(refresh_tokens::table
+        .inner_join(oauth_grants::table)
+        .filter(refresh_tokens::token_hash.eq(token_hash::hash(token)))
+        .select((Grant::as_select(), refresh_tokens::rotated_at))
+        .first::<(Grant, Option<NaiveDateTime>)>(conn)
         .optional()?
-    else {
-        return Ok(None);
-    };
-    Ok(find_grant(conn, &grant_id)?.map(|g| (g, rotated_at.is_none())))
+        .map(|(g, rotated_at)| (g, rotated_at.is_none())))
 }
 
 fn insert_refresh_token(
@@ -340,27 +339,6 @@ pub fn revoke_access_token(
             _,
         )) => Ok(()),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Whether an access token (already verified as a JWT) is still live: not revoked itself,
-/// and its grant, if it has one, neither revoked nor expired. One or two indexed lookups.
-pub fn access_token_is_live(
-    conn: &mut DbConn,
-    jti: &str,
-    grant_id: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbError> {
-    let revoked: i64 = revoked_access_tokens::table
-        .filter(revoked_access_tokens::jti.eq(jti))
-        .count()
-        .get_result(conn)?;
-    if revoked > 0 {
-        return Ok(false);
-    }
-    match grant_id {
-        None => Ok(true),
-        Some(id) => Ok(find_grant(conn, id)?.is_some_and(|g| g.is_live(now))),
     }
 }
 

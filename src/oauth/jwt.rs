@@ -165,6 +165,16 @@ pub fn verify<T: for<'de> Deserialize<'de> + Registered>(
     token: &str,
     expect: &Expect<'_>,
 ) -> Result<T, JwtError> {
+    verify_with_kid(keys, token, expect).map(|(claims, _)| claims)
+}
+
+/// [`verify`], also answering the `kid` of the key that verified the token (what a cache of
+/// verified tokens must check again before answering from memory).
+pub fn verify_with_kid<T: for<'de> Deserialize<'de> + Registered>(
+    keys: &KeySet,
+    token: &str,
+    expect: &Expect<'_>,
+) -> Result<(T, String), JwtError> {
     let invalid = |e: &dyn std::fmt::Display| JwtError::Invalid(e.to_string());
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
@@ -208,7 +218,7 @@ pub fn verify<T: for<'de> Deserialize<'de> + Registered>(
     if expect.check_expiry && claims.exp() <= expect.now.timestamp() {
         return Err(JwtError::Expired);
     }
-    Ok(claims)
+    Ok((claims, kid))
 }
 
 #[cfg(test)]

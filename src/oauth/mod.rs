@@ -3,7 +3,8 @@
 //!
 //! - [`client`]: relying parties and their authentication at the token endpoint;
 //!   [`client_cache`] remembers successful secret authentications for a few seconds.
-//! - [`keys`], [`jwt`]: signing keys (rotation, JWKS) and the JWTs they sign.
+//! - [`keys`], [`jwt`]: signing keys (rotation, JWKS) and the JWTs they sign;
+//!   [`jwt_cache`] remembers access tokens already verified, by their hash.
 //! - [`authorize`], [`session`], [`grant`], [`tokens`]: the authorization code flow from
 //!   request to token response; [`subject`] the stable `sub` of each person.
 //! - [`exchange`]: RFC 8693 token exchange, a delegate acting on behalf of a delegator.
@@ -16,7 +17,9 @@ pub mod client_cache;
 pub mod exchange;
 pub mod grant;
 pub mod jwt;
+pub mod jwt_cache;
 pub mod keys;
+pub mod liveness;
 pub mod params;
 pub mod scope;
 pub mod session;
