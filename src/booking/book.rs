@@ -599,6 +599,51 @@ pub fn confirm(
     }
 }
 
+/// A booking an operator takes for the person on the phone (msg 3026: the contact centre
+/// books web meetings too).
+#[derive(Debug, Clone)]
+pub struct PhoneBooking {
+    pub desk_id: String,
+    pub starts_at: DateTime<Utc>,
+    /// The person on the phone (for a web meeting: the future delegate).
+    pub person: CodiceFiscale,
+    pub operator_id: String,
+    pub details: Details,
+}
+
+/// Books for the person on the phone, confirmed at once (the confirmation goes out through the
+/// outbox and `booking.confirmed` is audited with the operator as actor). The details are
+/// checked before the hold, so a mistake in them never keeps a place.
+pub fn by_operator(
+    conn: &mut DbConn,
+    state: &AppState,
+    req: PhoneBooking,
+    now: DateTime<Utc>,
+) -> Result<Booking, BookingError> {
+    let desk = find_desk(conn, &req.desk_id)?.ok_or(BookingError::DeskNotFound)?;
+    validate(conn, state, &desk, req.person.as_str(), &req.details, now)?;
+    let held = hold(
+        conn,
+        state,
+        &HoldRequest {
+            desk_id: req.desk_id,
+            starts_at: req.starts_at,
+            person: req.person,
+            via: BookedVia::Operator,
+            operator_id: Some(req.operator_id.clone()),
+        },
+        now,
+    )?;
+    confirm(
+        conn,
+        state,
+        &held.booking.id,
+        &Owner::Operator(req.operator_id),
+        &req.details,
+        now,
+    )
+}
+
 /// Who cancels, and so what the person is told.
 #[derive(Debug, Clone)]
 pub enum Canceller {

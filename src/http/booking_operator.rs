@@ -9,9 +9,9 @@ use super::booking::{BookingView, DeskView, problem, view};
 use super::delegation_operator::{LookupQuery, audit_read};
 use super::problems::{Audience, parse_codice_fiscale};
 use crate::AppState;
-use crate::booking::book::{self, Details, HoldRequest, Owner};
+use crate::booking::book::{self, Details, PhoneBooking};
 use crate::booking::desks::{self, DayRange, NewDesk};
-use crate::booking::{self, BookedVia, BookingError, DeskKind};
+use crate::booking::{self, BookingError, DeskKind};
 use crate::db;
 use crate::error::{ApiError, ProblemKind};
 use crate::operator::Role;
@@ -329,35 +329,17 @@ pub async fn book_by_phone(
             family_name: d.family_name,
         }),
     };
-    let (now, s, operator_id) = (state.clock.now(), state.clone(), who.id().to_owned());
-    let v = db::run(&state.db, move |c| {
-        // Checked before the hold, so a mistake in the details never keeps a place.
-        let desk = booking::find_desk(c, &body.desk_id)?.ok_or(BookingError::DeskNotFound)?;
-        book::validate(c, &s, &desk, person.as_str(), &details, now)?;
-        let held = book::hold(
-            c,
-            &s,
-            &HoldRequest {
-                desk_id: body.desk_id,
-                starts_at: body.starts_at,
-                person,
-                via: BookedVia::Operator,
-                operator_id: Some(operator_id.clone()),
-            },
-            now,
-        )?;
-        let b = book::confirm(
-            c,
-            &s,
-            &held.booking.id,
-            &Owner::Operator(operator_id),
-            &details,
-            now,
-        )?;
-        Ok::<_, BookingError>(b)
-    })
-    .await
-    .map_err(staff)?;
+    let booking = PhoneBooking {
+        desk_id: body.desk_id,
+        starts_at: body.starts_at,
+        person,
+        operator_id: who.id().to_owned(),
+        details,
+    };
+    let (now, s) = (state.clock.now(), state.clone());
+    let v = db::run(&state.db, move |c| book::by_operator(c, &s, booking, now))
+        .await
+        .map_err(staff)?;
     let s = state.clone();
     let view = db::run(&state.db, move |c| view(c, &s, v, now, true)).await?;
     Ok(HttpResponse::Created().json(view))

@@ -109,6 +109,7 @@ routes! {
     "/console/contact-center/richieste/{id}/rilascia" => { POST: crate::web::console::contact_center::release },
     "/console/contact-center/pin-telefonico" => { GET: crate::web::console::cc_phone::show, POST: crate::web::console::cc_phone::check },
     "/console/contact-center/richiesta-telefonica" => { GET: crate::web::console::cc_inbound::show, POST: crate::web::console::cc_inbound::submit },
+    "/console/contact-center/prenotazioni" => { GET: crate::web::console::cc_booking::show, POST: crate::web::console::cc_booking::book },
     "/console/sportello" => { GET: crate::web::console::desk::show },
     "/console/sportello/pin" => { POST: crate::web::console::desk::issue },
     "/console/sportello/deleghe" => { GET: crate::web::console::desk_delegations::show, POST: crate::web::console::desk_delegations::register },

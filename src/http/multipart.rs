@@ -29,8 +29,20 @@ pub async fn read(
 /// [`read`] with another bound on the number of parts (the console's HTML forms send every
 /// field as a part, empty file inputs included).
 pub async fn read_parts(
+    payload: Multipart,
+    json_name: &str,
+    max_file: usize,
+    max_parts: usize,
+) -> Result<Upload, ApiError> {
+    read_form(payload, json_name, &[], max_file, max_parts).await
+}
+
+/// [`read_parts`] for an HTML form whose `text_parts` are typed fields: each is bounded like
+/// the JSON part (16 KiB), only the files may reach `max_file`.
+pub async fn read_form(
     mut payload: Multipart,
     json_name: &str,
+    text_parts: &[&str],
     max_file: usize,
     max_parts: usize,
 ) -> Result<Upload, ApiError> {
@@ -49,7 +61,7 @@ pub async fn read_parts(
             ));
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let limit = if name == json_name {
+        let limit = if name == json_name || text_parts.contains(&name.as_str()) {
             MAX_JSON
         } else {
             max_file

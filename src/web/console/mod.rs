@@ -23,6 +23,7 @@ pub mod admin_audit;
 pub mod admin_clients;
 pub mod admin_operators;
 pub mod admin_spid;
+pub mod cc_booking;
 pub mod cc_inbound;
 pub mod cc_phone;
 pub mod contact_center;
