@@ -903,6 +903,16 @@ fn client_kind(method: AuthMethod) -> &'static str {
     }
 }
 
+/// The TYPE column of `clients list`: `public` for a client without a secret (its
+/// `token_endpoint_auth_method` is `none`, which reads like a missing value), the
+/// authentication method of a confidential one.
+fn client_type(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::None => "public",
+        AuthMethod::ClientSecretBasic | AuthMethod::PrivateKeyJwt => method.as_str(),
+    }
+}
+
 fn clients_list(config: &Config) -> anyhow::Result<ExitCode> {
     let mut conn = open_migrated(config)?;
     let clients = client::list(&mut conn)?;
@@ -917,7 +927,7 @@ fn clients_list(config: &Config) -> anyhow::Result<ExitCode> {
             [
                 c.client_id.clone(),
                 c.display_name.clone(),
-                c.auth_method.to_string(),
+                client_type(c.auth_method).to_owned(),
                 c.grant_types
                     .iter()
                     .map(|g| g.as_str())

@@ -56,6 +56,9 @@ pub struct ServerConfig {
     pub max_connections_per_address: usize,
     /// Threads for blocking work (database, TLS-free crypto) across all workers.
     pub blocking_threads: usize,
+    /// At a graceful stop (SIGTERM), seconds the requests in progress get to finish before
+    /// their connections are closed (kept-alive idle ones included); on both listeners.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             body_timeout_ms: 30_000,
             max_connections_per_address: 64,
             blocking_threads: 32,
+            shutdown_timeout_secs: 10,
         }
     }
 }
@@ -760,6 +764,11 @@ pub struct CnsConfig {
     /// Seconds the browser has to carry a validated card login from the CNS host back to
     /// procura's host.
     pub ticket_ttl_secs: u64,
+    /// Visits to `/cns/login` per client address (an IPv6 /64) per minute, per instance,
+    /// checked before the certificate is read; 0 = no limit. Visits forwarded by one of
+    /// `trusted_proxies` are not counted (behind it every browser has its address): the
+    /// proxy limits those.
+    pub logins_per_minute_per_address: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -810,6 +819,7 @@ impl Default for CnsConfig {
             ocsp_max_bytes: 64 * 1024,
             crl_max_bytes: 32 << 20,
             ticket_ttl_secs: 60,
+            logins_per_minute_per_address: 30,
         }
     }
 }
@@ -855,6 +865,9 @@ pub struct CieConfig {
     pub id_token_encrypted_response_enc: Option<String>,
     /// How long an authorization request waits for its callback.
     pub request_ttl_secs: u64,
+    /// Visits to `/cie/login` per client address (an IPv6 /64) per minute, per instance,
+    /// checked before any trust chain is read or request stored; 0 = no limit.
+    pub logins_per_minute_per_address: u32,
     /// Clock skew tolerated on every federation statement and token time.
     pub clock_skew_secs: u64,
     /// Trust chains are resolved again when the stored copy is older than this (and always
@@ -961,6 +974,7 @@ impl Default for CieConfig {
             id_token_encrypted_response_alg: None,
             id_token_encrypted_response_enc: None,
             request_ttl_secs: 10 * 60,
+            logins_per_minute_per_address: 30,
             clock_skew_secs: 60,
             refresh_interval_secs: 3600,
             fetch_timeout_secs: 10,

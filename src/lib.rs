@@ -102,6 +102,10 @@ pub struct AppState {
     pub cie: Option<Arc<cie::RelyingParty>>,
     /// The CIE SAML service provider, when `cie.protocols` has `saml`.
     pub cie_saml: Option<Arc<spid::ServiceProvider>>,
+    /// Per-address limit on visits to `/cns/login` (per instance).
+    pub cns_login_limiter: Arc<RateLimiter>,
+    /// Per-address limit on visits to `/cie/login` (per instance).
+    pub cie_login_limiter: Arc<RateLimiter>,
 }
 
 /// What `AppState::init` should do to the database before use.
@@ -273,6 +277,8 @@ impl AppState {
             calendar_limiter: Arc::new(RateLimiter::new(
                 config.booking.calendar_requests_per_minute_per_address,
             )),
+            cns_login_limiter: Arc::new(RateLimiter::new(config.cns.logins_per_minute_per_address)),
+            cie_login_limiter: Arc::new(RateLimiter::new(config.cie.logins_per_minute_per_address)),
             config: Arc::new(config),
             db: pool,
             db_statements,
@@ -379,6 +385,7 @@ impl Application {
             .workers(workers)
             .worker_max_blocking_threads(limits.blocking_threads_per_worker)
             .client_request_timeout(limits.header_timeout)
+            .shutdown_timeout(limits.shutdown_timeout.as_secs())
             .on_connect(cns::listener::on_connect)
             .listen_openssl(listener, acceptor)?
             .run();
@@ -393,6 +400,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The main listener's handle, to stop it (`stop(true)`: requests in progress get
+    /// `server.shutdown_timeout_secs`, as at SIGTERM).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

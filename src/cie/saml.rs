@@ -11,11 +11,12 @@
 //! the municipality (Belfiore code) of the organization.
 
 use crate::config::Config;
-use crate::spid::dsig::{self, SigningKey};
+use crate::spid::dsig::SigningKey;
 use crate::spid::profile::Profile;
-use crate::spid::sp_metadata::{MetadataError, document_id};
-use crate::spid::xml::{self, escape_attr, escape_text};
-use crate::spid::{ServiceProvider, certificate, ns, pool, registry, uri};
+use crate::spid::sp_descriptor::{self, Descriptor};
+use crate::spid::sp_metadata::MetadataError;
+use crate::spid::xml::{self, escape_text};
+use crate::spid::{ServiceProvider, certificate, pool, registry};
 use anyhow::Context;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -56,95 +57,52 @@ pub fn slo_url(config: &Config) -> String {
 
 fn validate(config: &Config) -> Result<(), MetadataError> {
     let (spid, cie) = (&config.spid, &config.cie.saml);
-    for (what, value) in [
-        ("spid.organization_name", &spid.organization_name),
-        (
-            "spid.organization_display_name",
-            &spid.organization_display_name,
-        ),
-        ("spid.organization_url", &spid.organization_url),
-        ("spid.ipa_code", &spid.ipa_code),
-        ("spid.contact_email", &spid.contact_email),
-        ("cie.saml.service_name", &cie.service_name),
-        ("cie.saml.municipality", &cie.municipality),
-    ] {
-        if value.trim().is_empty() {
-            return Err(MetadataError::Config(format!(
-                "{what} is required in the CIE SAML metadata"
-            )));
-        }
-    }
-    if spid.contact_phone.contains(char::is_whitespace) {
-        return Err(MetadataError::Config(
-            "spid.contact_phone must have no spaces (e.g. +390659051)".into(),
-        ));
-    }
-    Ok(())
+    sp_descriptor::require(
+        spid,
+        &[
+            ("spid.organization_name", spid.organization_name.as_str()),
+            (
+                "spid.organization_display_name",
+                spid.organization_display_name.as_str(),
+            ),
+            ("spid.organization_url", spid.organization_url.as_str()),
+            ("spid.ipa_code", spid.ipa_code.as_str()),
+            ("spid.contact_email", spid.contact_email.as_str()),
+            ("cie.saml.service_name", cie.service_name.as_str()),
+            ("cie.saml.municipality", cie.municipality.as_str()),
+        ],
+        |what| format!("{what} is required in the CIE SAML metadata"),
+    )
 }
 
-/// The CIE metadata before signing.
+/// The CIE metadata before signing: the common SP descriptor ([`sp_descriptor`]) with one
+/// AttributeConsumingService for [`CIE_ATTRIBUTES`], and a ContactPerson `administrative`
+/// with the CIE extensions.
 pub fn unsigned(config: &Config, certificate_base64: &str) -> Result<String, MetadataError> {
     validate(config)?;
     let (spid, cie) = (&config.spid, &config.cie.saml);
     let entity_id = entity_id(config);
     let (acs, slo) = (acs_url(config), slo_url(config));
     let mut x = String::with_capacity(4096);
+    // The SingleLogoutService has HTTP-Redirect first: the CIE IdP needs at least that one.
+    sp_descriptor::open(
+        &mut x,
+        &Descriptor {
+            entity_id: &entity_id,
+            acs_url: &acs,
+            slo_url: &slo,
+            certificate_base64,
+            extensions: ("cie", CIE_NS),
+        },
+    );
+    sp_descriptor::attribute_consuming_service(
+        &mut x,
+        0,
+        &cie.service_name,
+        CIE_ATTRIBUTES.iter().copied(),
+    );
+    sp_descriptor::organization(&mut x, spid);
     // `write!` into a String cannot fail; the results are ignored on purpose.
-    let _ = write!(
-        x,
-        r#"<md:EntityDescriptor xmlns:md="{md}" xmlns:ds="{ds}" xmlns:cie="{CIE_NS}" entityID="{eid}" ID="{id}">"#,
-        md = ns::MD,
-        ds = ns::DS,
-        eid = escape_attr(&entity_id),
-        id = document_id(&entity_id),
-    );
-    x.push_str(
-        r#"<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="true" WantAssertionsSigned="true">"#,
-    );
-    let _ = write!(
-        x,
-        r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
-        escape_text(certificate_base64)
-    );
-    // HTTP-Redirect first: the CIE IdP needs at least that one.
-    for binding in [uri::BINDING_REDIRECT, uri::BINDING_POST] {
-        let _ = write!(
-            x,
-            r#"<md:SingleLogoutService Binding="{binding}" Location="{}"/>"#,
-            escape_attr(&slo)
-        );
-    }
-    let _ = write!(
-        x,
-        "<md:NameIDFormat>{}</md:NameIDFormat>",
-        uri::NAMEID_TRANSIENT
-    );
-    let _ = write!(
-        x,
-        r#"<md:AssertionConsumerService index="0" isDefault="true" Binding="{}" Location="{}"/>"#,
-        uri::BINDING_POST,
-        escape_attr(&acs)
-    );
-    let _ = write!(
-        x,
-        r#"<md:AttributeConsumingService index="0"><md:ServiceName xml:lang="it">{}</md:ServiceName>"#,
-        escape_text(&cie.service_name)
-    );
-    for name in CIE_ATTRIBUTES {
-        let _ = write!(
-            x,
-            r#"<md:RequestedAttribute Name="{name}" NameFormat="{}"/>"#,
-            uri::ATTRNAME_BASIC
-        );
-    }
-    x.push_str("</md:AttributeConsumingService></md:SPSSODescriptor>");
-    let _ = write!(
-        x,
-        r#"<md:Organization><md:OrganizationName xml:lang="it">{}</md:OrganizationName><md:OrganizationDisplayName xml:lang="it">{}</md:OrganizationDisplayName><md:OrganizationURL xml:lang="it">{}</md:OrganizationURL></md:Organization>"#,
-        escape_text(&spid.organization_name),
-        escape_text(&spid.organization_display_name),
-        escape_text(&spid.organization_url),
-    );
     let _ = write!(
         x,
         "<md:ContactPerson contactType=\"administrative\"><md:Extensions><cie:Public/><cie:IPACode>{}</cie:IPACode>",
@@ -167,28 +125,15 @@ pub fn unsigned(config: &Config, certificate_base64: &str) -> Result<String, Met
             let _ = write!(x, "<cie:{element}>{}</cie:{element}>", escape_text(value));
         }
     }
-    // Company is mandatory for CIE and equals OrganizationName.
-    let _ = write!(
-        x,
-        "</md:Extensions><md:Company>{}</md:Company><md:EmailAddress>{}</md:EmailAddress>",
-        escape_text(&spid.organization_name),
-        escape_text(&spid.contact_email),
-    );
-    if !spid.contact_phone.is_empty() {
-        let _ = write!(
-            x,
-            "<md:TelephoneNumber>{}</md:TelephoneNumber>",
-            escape_text(&spid.contact_phone)
-        );
-    }
-    x.push_str("</md:ContactPerson></md:EntityDescriptor>");
+    // Company is mandatory for CIE and equals OrganizationName (written by `close_contact`).
+    x.push_str("</md:Extensions>");
+    sp_descriptor::close_contact(&mut x, spid);
     Ok(x)
 }
 
 /// The signed metadata, as the exact bytes to serve.
 pub fn build(config: &Config, key: &SigningKey) -> Result<Vec<u8>, MetadataError> {
-    let xml = unsigned(config, &key.certificate_base64())?;
-    Ok(dsig::sign_enveloped(&xml, key)?.into_bytes())
+    sp_descriptor::sign(&unsigned(config, &key.certificate_base64())?, key)
 }
 
 /// The signing pair: `cie.saml.certificate` and `cie.saml.private_key` when set, else the
@@ -240,6 +185,7 @@ pub fn service_provider(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spid::{dsig, ns, uri};
 
     fn config() -> Config {
         let mut c = Config::default();

@@ -299,10 +299,7 @@ pub async fn json_body<T: DeserializeOwned + 'static>(
     payload: web::Payload,
 ) -> Result<T, actix_web::Error> {
     let mut payload = payload.into_inner();
-    Ok(
-        web::Json::<super::object::Object<T>>::from_request(req, &mut payload)
-            .await?
-            .into_inner()
-            .into_inner(),
-    )
+    Ok(super::object::Json::<T>::from_request(req, &mut payload)
+        .await?
+        .0)
 }

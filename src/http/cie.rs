@@ -109,6 +109,9 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     let Some(rp) = state.cie.clone() else {
         return not_enabled(&state);
     };
+    if let Some(page) = pages::over_limit(&state, &state.cie_login_limiter, &req) {
+        return page;
+    }
     let params = Params::parse(req.query_string()).unwrap_or_default();
     let flow = match params.get("flow") {
         None => None,

@@ -171,6 +171,11 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     let Some(cns) = state.cns.clone() else {
         return not_enabled(&state);
     };
+    // Behind the TLS proxy every browser has the proxy's address: the proxy limits them.
+    let from_proxy = cns.is_trusted_proxy(super::browser::client_ip(&req));
+    if !from_proxy && let Some(page) = pages::over_limit(&state, &state.cns_login_limiter, &req) {
+        return page;
+    }
     let params = Params::parse(req.query_string()).unwrap_or_default();
     let flow_id = params.get("flow").map(str::to_owned);
     let (via, chain) = presented(&state, &cns, &req);

@@ -27,7 +27,7 @@ pub struct CheckResponse {
 
 pub async fn check(
     state: web::Data<AppState>,
-    web::Json(super::object::Object(body)): web::Json<super::object::Object<CheckRequest>>,
+    super::object::Json(body): super::object::Json<CheckRequest>,
 ) -> Result<HttpResponse, ApiError> {
     body.validate()?;
     let cf = CodiceFiscale::parse(&body.codice_fiscale)?;

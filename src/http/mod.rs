@@ -16,6 +16,7 @@ mod codice_fiscale;
 pub mod connection;
 pub mod delegation;
 mod delegation_operator;
+pub mod json_depth;
 mod login;
 pub mod metrics;
 pub(crate) mod multipart;

@@ -133,8 +133,9 @@ fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
-    let params =
-        Params::parse(text).ok_or_else(|| OAuthError::invalid_request("malformed form body"))?;
+    let params = Params::try_parse(text).map_err(|e| {
+        OAuthError::invalid_request(format!("{e}: send each parameter at most once"))
+    })?;
     if let Some(dup) = params.duplicated() {
         return Err(OAuthError::invalid_request(format!(
             "parameter {dup} is repeated"

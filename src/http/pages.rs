@@ -113,3 +113,29 @@ pub fn spid_anomaly(state: &AppState, code: Option<u8>) -> HttpResponse {
         ),
     }
 }
+
+/// A `429` page with `Retry-After` when `limiter` refuses the caller's address; for the
+/// anonymous login entries, checked before they do any work.
+pub fn over_limit(
+    state: &AppState,
+    limiter: &crate::rate_limit::RateLimiter,
+    req: &actix_web::HttpRequest,
+) -> Option<HttpResponse> {
+    let wait = limiter
+        .check(super::browser::client_ip(req), std::time::Instant::now())
+        .err()?;
+    let mut resp = error_page(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Troppe richieste",
+        &format!(
+            "Sono stati avviati troppi accessi da questo dispositivo. Riprova tra {}.",
+            web::italian::seconds(wait.secs())
+        ),
+    );
+    resp.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(wait.secs()),
+    );
+    Some(resp)
+}

@@ -4,7 +4,6 @@
 
 use super::auth::{Principal, json_body};
 use super::browser;
-use super::object::Object;
 use super::problems::Audience;
 use crate::AppState;
 use crate::audit::Party;
@@ -25,7 +24,7 @@ use serde_json::json;
 pub async fn request_online(
     state: web::Data<AppState>,
     req: HttpRequest,
-    web::Json(Object(form)): web::Json<Object<RequestForm>>,
+    super::object::Json(form): super::object::Json<RequestForm>,
 ) -> Result<HttpResponse, ApiError> {
     limit(&state, &req)?;
     let data = form
@@ -155,7 +154,7 @@ pub struct RecoveryForm {
 pub async fn recover(
     state: web::Data<AppState>,
     req: HttpRequest,
-    web::Json(Object(form)): web::Json<Object<RecoveryForm>>,
+    super::object::Json(form): super::object::Json<RecoveryForm>,
 ) -> Result<HttpResponse, ApiError> {
     limit(&state, &req)?;
     let cf = CodiceFiscale::parse(&form.codice_fiscale)?;

@@ -138,6 +138,28 @@ fn json_error(err: JsonPayloadError, limit: usize, to: Audience) -> ApiError {
     }
 }
 
+/// The problem for a JSON body [`super::object::read_body`] refused.
+pub fn body_problem(err: super::object::BodyError, limit: usize, req: &HttpRequest) -> ApiError {
+    let to = Audience::of(req);
+    match err {
+        super::object::BodyError::Json(e) => json_error(e, limit, to),
+        super::object::BodyError::TooDeep(at) => {
+            let max = super::json_depth::MAX_DEPTH;
+            ApiError::new(
+                ProblemKind::ValidationFailed,
+                to.pick(
+                    format!(
+                        "I dati inviati sono annidati oltre {max} livelli (byte {at}): invia un oggetto JSON con i campi attesi."
+                    ),
+                    format!(
+                        "The JSON body nests deeper than {max} levels (at byte {at}); send an object with the expected fields."
+                    ),
+                ),
+            )
+        }
+    }
+}
+
 /// Where serde stopped reading, in Italian.
 fn italian_position(e: &serde_json::Error) -> String {
     format!("riga {}, colonna {}", e.line(), e.column())

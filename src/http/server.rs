@@ -21,6 +21,8 @@ pub struct Limits {
     pub workers: usize,
     pub blocking_threads_per_worker: usize,
     pub header_timeout: Duration,
+    /// How long a graceful stop waits for requests in progress.
+    pub shutdown_timeout: Duration,
 }
 
 impl Limits {
@@ -33,6 +35,7 @@ impl Limits {
             workers,
             blocking_threads_per_worker: server.blocking_threads.div_ceil(workers).max(1),
             header_timeout: Duration::from_millis(server.header_timeout_ms.max(1)),
+            shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
         }
     }
 }
@@ -45,6 +48,7 @@ pub fn main_listener(state: AppState, listener: TcpListener) -> std::io::Result<
     Server::build()
         .workers(limits.workers)
         .worker_max_blocking_threads(limits.blocking_threads_per_worker)
+        .shutdown_timeout(limits.shutdown_timeout.as_secs())
         .listen("procura", listener, move || {
             let http = HttpService::<Connection<TcpStream>, _, _>::build()
                 .client_request_timeout(limits.header_timeout)

@@ -26,6 +26,7 @@ pub mod pool;
 pub mod profile;
 pub mod registry;
 pub mod response;
+pub mod sp_descriptor;
 pub mod sp_metadata;
 pub mod store;
 pub mod time;

@@ -6,10 +6,10 @@
 //! the same bytes.
 
 use super::dsig::{self, DsigError};
-use super::xml::{escape_attr, escape_text};
-use super::{ns, uri};
-use crate::config::{Config, SpidAttributeSet};
-use sha2::{Digest, Sha256};
+use super::ns;
+use super::sp_descriptor::{self, Descriptor};
+use super::xml::escape_text;
+use crate::config::Config;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
@@ -39,8 +39,6 @@ pub const SPID_ATTRIBUTES: &[&str] = &[
     "domicileProvince",
     "domicileNation",
 ];
-
-const PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MetadataError {
@@ -125,128 +123,62 @@ pub fn validate_attribute_sets(config: &Config) -> Result<(), MetadataError> {
 fn validate(config: &Config) -> Result<(), MetadataError> {
     validate_attribute_sets(config)?;
     let spid = &config.spid;
-    for (what, value) in [
-        ("organization_name", &spid.organization_name),
-        ("organization_display_name", &spid.organization_display_name),
-        ("organization_url", &spid.organization_url),
-        ("ipa_code", &spid.ipa_code),
-        ("contact_email", &spid.contact_email),
-    ] {
-        if value.trim().is_empty() {
-            return Err(MetadataError::Config(format!(
-                "spid.{what} is required in the metadata"
-            )));
-        }
-    }
-    if spid.contact_phone.contains(char::is_whitespace) {
-        return Err(MetadataError::Config(
-            "spid.contact_phone must have no spaces (e.g. +390659051)".into(),
-        ));
-    }
-    Ok(())
+    sp_descriptor::require(
+        spid,
+        &[
+            ("organization_name", spid.organization_name.as_str()),
+            (
+                "organization_display_name",
+                spid.organization_display_name.as_str(),
+            ),
+            ("organization_url", spid.organization_url.as_str()),
+            ("ipa_code", spid.ipa_code.as_str()),
+            ("contact_email", spid.contact_email.as_str()),
+        ],
+        |what| format!("spid.{what} is required in the metadata"),
+    )
 }
 
-/// The metadata ID: an NCName derived from the entityID, stable across instances.
-pub fn document_id(entity_id: &str) -> String {
-    let digest = Sha256::digest(entity_id.as_bytes());
-    format!("_{}", hex::encode(digest.get(..16).unwrap_or_default()))
-}
-
-/// The metadata before signing.
+/// The metadata before signing: the common SP descriptor ([`sp_descriptor`]) with every
+/// `spid.attribute_sets`, and a ContactPerson `other` with the SPID extensions.
 pub fn unsigned(config: &Config, certificate_base64: &str) -> Result<String, MetadataError> {
     validate(config)?;
     let spid = &config.spid;
     let entity_id = entity_id(config);
     let (acs, slo) = (acs_url(config), slo_url(config));
     let mut x = String::with_capacity(4096);
-    // `write!` into a String cannot fail; the results are ignored on purpose.
-    let _ = write!(
-        x,
-        r#"<md:EntityDescriptor xmlns:md="{md}" xmlns:ds="{ds}" xmlns:spid="{spid_ns}" entityID="{eid}" ID="{id}">"#,
-        md = ns::MD,
-        ds = ns::DS,
-        spid_ns = ns::SPID,
-        eid = escape_attr(&entity_id),
-        id = document_id(&entity_id),
-    );
-    let _ = write!(
-        x,
-        r#"<md:SPSSODescriptor protocolSupportEnumeration="{PROTOCOL}" AuthnRequestsSigned="true" WantAssertionsSigned="true">"#
-    );
-    let _ = write!(
-        x,
-        r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
-        escape_text(certificate_base64)
-    );
-    for binding in [uri::BINDING_REDIRECT, uri::BINDING_POST] {
-        let _ = write!(
-            x,
-            r#"<md:SingleLogoutService Binding="{binding}" Location="{}"/>"#,
-            escape_attr(&slo)
-        );
-    }
-    let _ = write!(
-        x,
-        "<md:NameIDFormat>{}</md:NameIDFormat>",
-        uri::NAMEID_TRANSIENT
-    );
-    let _ = write!(
-        x,
-        r#"<md:AssertionConsumerService index="0" isDefault="true" Binding="{}" Location="{}"/>"#,
-        uri::BINDING_POST,
-        escape_attr(&acs)
+    sp_descriptor::open(
+        &mut x,
+        &Descriptor {
+            entity_id: &entity_id,
+            acs_url: &acs,
+            slo_url: &slo,
+            certificate_base64,
+            extensions: ("spid", ns::SPID),
+        },
     );
     for set in &spid.attribute_sets {
-        attribute_consuming_service(&mut x, set);
+        sp_descriptor::attribute_consuming_service(
+            &mut x,
+            set.index,
+            &set.name,
+            set.attributes.iter().map(String::as_str),
+        );
     }
-    x.push_str("</md:SPSSODescriptor>");
+    sp_descriptor::organization(&mut x, spid);
+    // `write!` into a String cannot fail.
     let _ = write!(
         x,
-        r#"<md:Organization><md:OrganizationName xml:lang="it">{}</md:OrganizationName><md:OrganizationDisplayName xml:lang="it">{}</md:OrganizationDisplayName><md:OrganizationURL xml:lang="it">{}</md:OrganizationURL></md:Organization>"#,
-        escape_text(&spid.organization_name),
-        escape_text(&spid.organization_display_name),
-        escape_text(&spid.organization_url),
-    );
-    let _ = write!(
-        x,
-        r#"<md:ContactPerson contactType="other"><md:Extensions><spid:IPACode>{}</spid:IPACode><spid:Public/></md:Extensions><md:Company>{}</md:Company><md:EmailAddress>{}</md:EmailAddress>"#,
+        r#"<md:ContactPerson contactType="other"><md:Extensions><spid:IPACode>{}</spid:IPACode><spid:Public/></md:Extensions>"#,
         escape_text(&spid.ipa_code),
-        escape_text(&spid.organization_name),
-        escape_text(&spid.contact_email),
     );
-    if !spid.contact_phone.is_empty() {
-        let _ = write!(
-            x,
-            "<md:TelephoneNumber>{}</md:TelephoneNumber>",
-            escape_text(&spid.contact_phone)
-        );
-    }
-    x.push_str("</md:ContactPerson></md:EntityDescriptor>");
+    sp_descriptor::close_contact(&mut x, spid);
     Ok(x)
-}
-
-fn attribute_consuming_service(x: &mut String, set: &SpidAttributeSet) {
-    let _ = write!(
-        x,
-        r#"<md:AttributeConsumingService index="{}"><md:ServiceName xml:lang="it">{}</md:ServiceName>"#,
-        set.index,
-        escape_text(&set.name)
-    );
-    for name in &set.attributes {
-        let _ = write!(
-            x,
-            r#"<md:RequestedAttribute Name="{}" NameFormat="{}"/>"#,
-            escape_attr(name),
-            uri::ATTRNAME_BASIC
-        );
-    }
-    x.push_str("</md:AttributeConsumingService>");
 }
 
 /// The signed metadata, as the exact bytes to serve (`application/samlmetadata+xml`).
 pub fn build(config: &Config, key: &dsig::SigningKey) -> Result<Vec<u8>, MetadataError> {
-    let xml = unsigned(config, &key.certificate_base64())?;
-    Ok(dsig::sign_enveloped(&xml, key)?.into_bytes())
+    sp_descriptor::sign(&unsigned(config, &key.certificate_base64())?, key)
 }
 
 #[cfg(test)]

@@ -704,3 +704,45 @@ fn procura_keys_manages_the_federation_keys() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(cie.join("rp-encryption-ec").exists());
 }
+
+#[actix_web::test]
+async fn cie_login_is_limited_per_address_before_any_work() {
+    let app = cie_app_with(|c| c.cie.logins_per_minute_per_address = 2).await;
+    let url = format!("{}/cie/login?op={}", app.base(), app.fed.op_id());
+    let browser = browser();
+    for _ in 0..2 {
+        let resp = browser.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 302, "{}", resp.text().await.unwrap());
+    }
+    let resp = browser.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("lang=\"it\"") && page.contains("Troppe richieste"),
+        "{page}"
+    );
+    // Only the two answered visits stored a request.
+    let stored: i64 = app
+        .live
+        .app
+        .with_db(|c, _, _| {
+            procura::db::schema::cie_requests::table
+                .count()
+                .get_result(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(stored, 2);
+}

@@ -404,7 +404,6 @@ async fn operators_add_list_and_remove_clients() {
     for expected in [
         "myinps-web",
         "MyINPS web",
-        "none",
         "authorization_code,refresh_token",
         "inps:read openid profile",
         "https://www.inps.it/myinps/callback http://127.0.0.1:8080/callback",
@@ -418,6 +417,15 @@ async fn operators_add_list_and_remove_clients() {
         assert!(list.contains(expected), "{expected} missing from:\n{list}");
     }
     assert_eq!(list.lines().count(), 4, "{list}");
+    // A public client's TYPE says so (not its auth method `none`).
+    let web = list.lines().find(|l| l.starts_with("myinps-web")).unwrap();
+    let columns: Vec<&str> = web
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(columns.get(2), Some(&"public"), "{list}");
+    assert!(!list.contains(" none "), "{list}");
     assert!(!list.contains(&secret), "{list}");
 
     refused("duplicate", "a client with id `myinps-web` already exists");

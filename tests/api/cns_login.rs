@@ -592,3 +592,52 @@ async fn revocation_fetches_are_bounded_in_time_and_size() {
         assert_eq!(app.last_reason(), "revocation_unavailable");
     }
 }
+
+/// The number of refused CNS logins audited so far.
+fn refusals(app: &CnsApp) -> i64 {
+    let mut conn = app.live.app.conn();
+    audit_log::table
+        .filter(audit_log::action.eq("cns.login"))
+        .filter(audit_log::outcome.eq("failure"))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn the_cns_host_limits_visits_per_address_but_not_those_of_the_trusted_proxy() {
+    let now = chrono::Utc::now();
+    let ca = TestCa::new("CA Cittadini di prova", now);
+    let app = CnsApp::spawn(&ca, |c| c.cns.logins_per_minute_per_address = 2).await;
+    let client = token_client(&app.live.app, "myinps-web", "openid profile").await;
+    let (_browser, _verifier, flow) = start(&app, &client).await;
+    // On procura's own listener: two visits are answered (no card here, so refused)...
+    for _ in 0..2 {
+        let answer = present(&app, Way::Listener, None, &flow, vec![]).await;
+        assert_eq!(answer.status, 401, "{}", answer.body);
+    }
+    assert_eq!(refusals(&app), 2);
+    // ...the third gets a 429 page before any certificate is looked at (nothing audited).
+    let answer = present(&app, Way::Listener, None, &flow, vec![]).await;
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    let retry: u64 = answer
+        .head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after:")
+                .map(|v| v.trim().to_owned())
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After: {}", answer.head));
+    assert!((1..=30).contains(&retry), "{retry}");
+    assert!(answer.body.contains("lang=\"it\""), "{}", answer.body);
+    assert!(answer.body.contains("Troppe richieste"), "{}", answer.body);
+    assert_eq!(refusals(&app), 2);
+    // Through the trusted proxy (one address for every browser) visits are not counted.
+    for _ in 0..3 {
+        let answer = present(&app, Way::Proxy, None, &flow, vec![]).await;
+        assert_eq!(answer.status, 401, "{}", answer.body);
+    }
+    assert_eq!(refusals(&app), 5);
+}

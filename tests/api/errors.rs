@@ -142,3 +142,57 @@ async fn body_errors_on_citizen_routes_are_in_italian() {
         "La richiesta supera la dimensione massima di 64 byte."
     );
 }
+
+#[actix_web::test]
+async fn json_nested_past_the_depth_limit_is_a_422_problem_wherever_the_nesting_is() {
+    use procura::http::json_depth::MAX_DEPTH;
+    let app = TestApp::spawn().await;
+    let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+    let deep = nested(100_000);
+    // In a member's value, in a member no field takes, and as the whole body.
+    for body in [
+        format!("{{\"codice_fiscale\": {deep}}}"),
+        format!("{{\"codice_fiscale\": \"RSSMRA85T10A562S\", \"extra\": {deep}}}"),
+        deep.clone(),
+        format!("{{\"a\": \"[[[[\", \"b\": {deep}}}"),
+    ] {
+        let p = app
+            .post_json(CHECK, &body)
+            .await
+            .assert_problem(422, "validation-failed");
+        let detail = p["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("annidati oltre {MAX_DEPTH} livelli")),
+            "{p}"
+        );
+    }
+    // At the limit (the object is level 1), the body is parsed and judged on its fields.
+    let within = format!("{{\"codice_fiscale\": {}}}", nested(MAX_DEPTH - 1));
+    let p = app
+        .post_json(CHECK, &within)
+        .await
+        .assert_problem(422, "validation-failed");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("I dati inviati non hanno i campi attesi"),
+        "{p}"
+    );
+    let past = format!("{{\"codice_fiscale\": {}}}", nested(MAX_DEPTH));
+    let p = app
+        .post_json(CHECK, &past)
+        .await
+        .assert_problem(422, "validation-failed");
+    assert!(p["detail"].as_str().unwrap().contains("annidati"), "{p}");
+    // Brackets inside strings are text.
+    let text = format!(
+        "{{\"codice_fiscale\": \"RSSMRA85T10A562S\", \"x\": \"{}\"}}",
+        "[".repeat(1000)
+    );
+    let p = app
+        .post_json(CHECK, &text)
+        .await
+        .assert_problem(422, "validation-failed");
+    assert!(p["detail"].as_str().unwrap().contains("`x`"), "{p}");
+}

@@ -49,6 +49,7 @@ mod metadata;
 mod migrations;
 mod notify;
 mod oauth_cleanup;
+mod oauth_params;
 mod oidc_flow;
 mod oidc_refusals;
 mod oidc_support;

@@ -249,3 +249,48 @@ async fn one_address_holds_at_most_the_configured_connections_others_are_still_s
     .await;
     drop(app);
 }
+
+#[actix_web::test]
+async fn a_graceful_stop_waits_server_shutdown_timeout_secs_for_requests_in_progress() {
+    let app = TestApp::spawn_with(|c| {
+        // A body trickled for up to 20 s is a request in progress all along...
+        c.server.body_idle_timeout_ms = 2_000;
+        c.server.body_timeout_ms = 20_000;
+        // ...which a graceful stop waits for only this long.
+        c.server.shutdown_timeout_secs = 1;
+        c.server.workers = 1;
+    })
+    .await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Application::build_on(app.state.clone(), listener).unwrap();
+    let handle = server.handle();
+    let running = actix_web::rt::spawn(server.run_until_stopped());
+    let trickle = std::thread::spawn(move || {
+        let mut s = connect_from(addr, "127.0.0.1");
+        s.write_all(format!("{CHECK}Content-Length: 100\r\n\r\n{{").as_bytes())
+            .unwrap();
+        // One byte every 200 ms for 20 s, until the server closes the connection.
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(200));
+            if s.write_all(b" ").is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    // The request is under way.
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    handle.stop(true).await;
+    running.await.unwrap().unwrap();
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "the stop took {took:?} with shutdown_timeout_secs = 1"
+    );
+    assert!(
+        trickle.join().unwrap(),
+        "the trickled request outlived the stop"
+    );
+}
