@@ -230,10 +230,10 @@ async fn one_address_holds_at_most_the_configured_connections_others_are_still_s
         std::thread::sleep(Duration::from_millis(100));
         // One more from the same address is refused at once, with a 429 problem (it sends
         // nothing, so that the close carries no reset that could swallow the answer).
+        // A 429, not the header limit's 408: it was refused on arrival, not left to time out
+        // (no elapsed-time assertion: on a loaded CI machine that only measures the load).
         let mut extra = connect_from(addr, "127.0.0.1");
-        let asked = Instant::now();
-        let (text, closed) = read_to_close(&mut extra);
-        assert!(closed - asked < Duration::from_millis(HEADER_MS / 2));
+        let (text, _) = read_to_close(&mut extra);
         assert!(text.starts_with("HTTP/1.1 429"), "{text}");
         assert!(text.contains("problems/too-many-requests"), "{text}");
         assert!(text.contains("Troppe connessioni"), "{text}");
