@@ -227,6 +227,9 @@ pub struct PinConfig {
     /// PIN login attempts allowed per client address per minute (per instance), checked
     /// before any hashing.
     pub attempts_per_minute_per_address: u32,
+    /// Nice value (0-19) of the argon2 threads that check and hash PINs: how much they yield
+    /// the CPU to the HTTP workers, the database threads and the audit writer under contention.
+    pub hasher_nice: i32,
 }
 
 impl Default for PinConfig {
@@ -238,6 +241,7 @@ impl Default for PinConfig {
             citizen_validity_days: 180,
             intermediary_validity_days: 90,
             attempts_per_minute_per_address: 10,
+            hasher_nice: 10,
         }
     }
 }

@@ -48,6 +48,7 @@ pub mod spid;
 pub mod telemetry;
 pub mod web;
 pub mod webmeeting;
+pub mod worker_pool;
 
 use crate::audit::AuditKey;
 use crate::clock::Clock;
@@ -267,6 +268,7 @@ impl AppState {
         );
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config_pin_rate = config.pin.attempts_per_minute_per_address;
+        let hasher_nice = config.pin.hasher_nice;
         Ok(Self {
             request_limiter: Arc::new(RateLimiter::new(
                 config.issuance.online_requests_per_minute_per_address,
@@ -289,7 +291,7 @@ impl AppState {
             verified_tokens: Arc::new(verified_tokens),
             audit_key: Arc::new(audit_key),
             metrics: Arc::new(Metrics::new()?),
-            hasher: Arc::new(PasswordHasher::new(cores)?),
+            hasher: Arc::new(PasswordHasher::new(cores, hasher_nice)?),
             pin_limiter: Arc::new(RateLimiter::new(config_pin_rate)),
             outbox_key: Arc::new(outbox_key),
             spid,

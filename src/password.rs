@@ -3,7 +3,12 @@
 //! (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`).
 //!
 //! Each hash costs about 19 MiB and tens of milliseconds of one core, so [`PasswordHasher`]:
-//! - runs the work on tokio's blocking thread pool, never on an async worker;
+//! - runs the work on threads of its own ([`crate::worker_pool`], named `argon2-<n>`), one per
+//!   admitted hash, never on an async worker nor on tokio's blocking pool (which runs every
+//!   database call and would queue them behind the hashes);
+//! - runs those threads at a lower priority (`pin.hasher_nice`), so that under contention the
+//!   kernel gives the CPU to the HTTP workers, the database threads and the audit writer first
+//!   (issue 13: the access check while PIN logins saturate the hasher);
 //! - admits at most `max_parallel` hashes at once (a semaphore no wider than the cores), so a
 //!   burst of logins queues instead of exhausting memory and starving everything else;
 //! - keeps a dummy hash made at construction, so that checking a PIN for an account that does
@@ -13,6 +18,7 @@
 //! High-entropy random tokens are *not* hashed here: they are stored as SHA-256
 //! ([`crate::oauth::token_hash`]). Rate limits are checked before anything reaches this module.
 
+use crate::worker_pool::WorkerPool;
 use argon2::password_hash::{self, PasswordHash, PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::fmt;
@@ -35,9 +41,11 @@ pub enum PasswordError {
     Argon2(password_hash::Error),
     #[error("the system random number generator failed")]
     Random,
-    /// The blocking task panicked or the runtime is shutting down.
+    /// The hashing job panicked, or the hasher's threads could not take it.
     #[error("the hashing task was cancelled")]
     Cancelled,
+    #[error("the hashing threads could not be started: {0}")]
+    Threads(std::io::Error),
 }
 
 impl From<password_hash::Error> for PasswordError {
@@ -87,6 +95,9 @@ pub struct PasswordHasher {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
     width: usize,
+    /// `width` threads; the semaphore keeps at most `width` jobs in it, so its queue (as long)
+    /// never refuses one.
+    threads: WorkerPool,
     /// PHC string of a random secret: what unknown accounts are checked against.
     dummy: Arc<str>,
 }
@@ -101,15 +112,19 @@ impl fmt::Debug for PasswordHasher {
 
 impl PasswordHasher {
     /// A hasher admitting `max_parallel` hashes at once, capped at the number of cores
-    /// (and at least 1). Computes the dummy hash, so it blocks for one hash: build it at
+    /// (and at least 1), on as many threads at nice value `nice` (`pin.hasher_nice`; 0: as
+    /// the process). Computes the dummy hash, so it blocks for one hash: build it at
     /// start-up, not on an async worker mid-request.
     ///
     /// # Errors
     ///
-    /// The random number generator failed (no salt), or argon2 refused the parameters.
-    pub fn new(max_parallel: usize) -> Result<Self, PasswordError> {
+    /// The random number generator failed (no salt), argon2 refused the parameters, or the
+    /// threads could not be started.
+    pub fn new(max_parallel: usize, nice: i32) -> Result<Self, PasswordError> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let width = max_parallel.clamp(1, cores);
+        let threads =
+            WorkerPool::new("argon2", width, width, nice).map_err(PasswordError::Threads)?;
         let argon2 = argon2id()?;
         let mut dummy_secret = [0_u8; 32];
         aws_lc_rs::rand::fill(&mut dummy_secret).map_err(|_| PasswordError::Random)?;
@@ -118,6 +133,7 @@ impl PasswordHasher {
             argon2,
             permits: Arc::new(Semaphore::new(width)),
             width,
+            threads,
             dummy: dummy.into(),
         })
     }
@@ -169,8 +185,9 @@ impl PasswordHasher {
         .await
     }
 
-    /// Runs `work` on the blocking pool once a permit is free. The permit moves into the
-    /// task, so a caller that gives up waiting does not free a slot the work still uses.
+    /// Runs `work` on the hasher's threads once a permit is free. The permit moves into the
+    /// job, so a caller that gives up waiting does not free a slot the work still uses (and a
+    /// job that panics frees it as it unwinds).
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
@@ -181,13 +198,14 @@ impl PasswordHasher {
             .acquire_owned()
             .await
             .map_err(|_| PasswordError::Cancelled)?;
-        tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop(permit);
-            result
-        })
-        .await
-        .map_err(|_| PasswordError::Cancelled)?
+        self.threads
+            .run(move || {
+                let result = work();
+                drop(permit);
+                result
+            })
+            .await
+            .map_err(|_| PasswordError::Cancelled)?
     }
 }
 
@@ -210,7 +228,7 @@ mod tests {
 
     #[actix_web::test]
     async fn hash_then_verify() {
-        let hasher = PasswordHasher::new(2).unwrap();
+        let hasher = PasswordHasher::new(2, 0).unwrap();
         let phc = hasher.hash("AB12CD34".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(!phc.contains("AB12CD34"));
@@ -233,14 +251,14 @@ mod tests {
 
     #[actix_web::test]
     async fn unknown_accounts_never_verify() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = PasswordHasher::new(1, 0).unwrap();
         assert!(!hasher.verify(None, String::new()).await.unwrap());
         assert!(!hasher.verify(None, "AB12CD34".into()).await.unwrap());
     }
 
     #[actix_web::test]
     async fn a_malformed_hash_is_an_error_not_a_mismatch() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = PasswordHasher::new(1, 0).unwrap();
         let result = hasher.verify(Some("not a phc".into()), "x".into()).await;
         assert!(
             matches!(result, Err(PasswordError::Argon2(_))),
@@ -251,13 +269,13 @@ mod tests {
     #[test]
     fn width_is_capped_by_the_cores_and_at_least_one() {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(PasswordHasher::new(0).unwrap().width(), 1);
-        assert_eq!(PasswordHasher::new(10_000).unwrap().width(), cores);
+        assert_eq!(PasswordHasher::new(0, 0).unwrap().width(), 1);
+        assert_eq!(PasswordHasher::new(10_000, 0).unwrap().width(), cores);
     }
 
     #[actix_web::test]
     async fn parallel_hashes_queue_and_all_finish() {
-        let hasher = Arc::new(PasswordHasher::new(2).unwrap());
+        let hasher = Arc::new(PasswordHasher::new(2, 0).unwrap());
         let tasks: Vec<_> = (0..6)
             .map(|i| {
                 let hasher = hasher.clone();
@@ -268,6 +286,42 @@ mod tests {
             assert!(task.await.unwrap().unwrap().starts_with("$argon2id$"));
         }
         assert_eq!(hasher.permits.available_permits(), hasher.width());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[actix_web::test]
+    async fn hashes_run_on_threads_at_the_configured_nice() {
+        let base = crate::worker_pool::current_thread_nice().unwrap();
+        let hasher = PasswordHasher::new(2, 12).unwrap();
+        assert_eq!(hasher.threads.threads(), hasher.width());
+        for _ in 0..4 {
+            let (name, nice) = hasher
+                .run(|| {
+                    let name = std::thread::current().name().map(str::to_owned);
+                    Ok((name, crate::worker_pool::current_thread_nice().unwrap()))
+                })
+                .await
+                .unwrap();
+            assert!(
+                name.as_deref().is_some_and(|n| n.starts_with("argon2-")),
+                "{name:?}"
+            );
+            assert_eq!(nice, 12.max(base));
+        }
+        // The caller's thread keeps its own.
+        assert_eq!(crate::worker_pool::current_thread_nice().unwrap(), base);
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_job_loses_neither_its_thread_nor_its_permit() {
+        let hasher = PasswordHasher::new(1, 10).unwrap();
+        let lost: Result<(), _> = hasher.run(|| panic!("boom")).await;
+        assert!(matches!(lost, Err(PasswordError::Cancelled)), "{lost:?}");
+        assert_eq!(hasher.permits.available_permits(), 1);
+        // The one thread still hashes.
+        let phc = hasher.hash("AB12CD34".into()).await.unwrap();
+        assert!(hasher.verify(Some(phc), "AB12CD34".into()).await.unwrap());
+        assert_eq!(hasher.threads.threads(), 1);
     }
 
     #[test]

@@ -87,6 +87,11 @@ impl TestApp {
         config.notify.files_dir = dirs.path().join("outbox");
         config.notify.print_spool_dir = dirs.path().join("print-spool");
         config.audit.hmac_key = Some(Secret::from(AUDIT_KEY_HEX));
+        // The test binary runs dozens of apps at once at nice 0: argon2 threads at nice 10
+        // would wait behind their neighbours, and tests that count on ten PIN checks fitting
+        // in a rate limiter's refill time (6 s) would fail on a loaded machine. The lower
+        // priority itself is tested in `password` and `worker_pool`.
+        config.pin.hasher_nice = 0;
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),

@@ -31,7 +31,7 @@ impl Pins {
         let policy = app.config.pin.clone();
         Self {
             app,
-            hasher: Arc::new(PasswordHasher::new(2).unwrap()),
+            hasher: Arc::new(PasswordHasher::new(2, 0).unwrap()),
             policy,
         }
     }
