@@ -60,14 +60,6 @@ fn validate(config: &Config) -> Result<(), MetadataError> {
     sp_descriptor::require(
         spid,
         &[
-            ("spid.organization_name", spid.organization_name.as_str()),
-            (
-                "spid.organization_display_name",
-                spid.organization_display_name.as_str(),
-            ),
-            ("spid.organization_url", spid.organization_url.as_str()),
-            ("spid.ipa_code", spid.ipa_code.as_str()),
-            ("spid.contact_email", spid.contact_email.as_str()),
             ("cie.saml.service_name", cie.service_name.as_str()),
             ("cie.saml.municipality", cie.municipality.as_str()),
         ],

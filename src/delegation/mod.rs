@@ -187,6 +187,20 @@ impl Delegation {
     }
 }
 
+/// [`Delegation::is_in_force`] as SQL: active, started by `at` and not ended at `at`.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub fn in_force_at(at: NaiveDateTime) -> _ {
+    let active: &'static str = Status::Active.as_str();
+    delegations::status
+        .eq(active)
+        .and(delegations::starts_at.le(at))
+        .and(
+            delegations::ends_at
+                .is_null()
+                .or(delegations::ends_at.gt(at)),
+        )
+}
+
 /// The delegation with this id.
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Delegation>, DbError> {
     Ok(delegations::table
@@ -205,13 +219,7 @@ pub fn in_force_for_delegate(
     let at = now.naive_utc();
     Ok(delegations::table
         .filter(delegations::delegate_cf.eq(delegate_cf))
-        .filter(delegations::status.eq(Status::Active.as_str()))
-        .filter(delegations::starts_at.le(at))
-        .filter(
-            delegations::ends_at
-                .is_null()
-                .or(delegations::ends_at.gt(at)),
-        )
+        .filter(in_force_at(at))
         .order((delegations::delegator_cf.asc(), delegations::id.asc()))
         .select(Delegation::as_select())
         .load(conn)?)
@@ -228,13 +236,7 @@ pub fn in_force_between(
     Ok(delegations::table
         .filter(delegations::delegate_cf.eq(delegate_cf))
         .filter(delegations::delegator_cf.eq(delegator_cf))
-        .filter(delegations::status.eq(Status::Active.as_str()))
-        .filter(delegations::starts_at.le(at))
-        .filter(
-            delegations::ends_at
-                .is_null()
-                .or(delegations::ends_at.gt(at)),
-        )
+        .filter(in_force_at(at))
         .order(delegations::id.asc())
         .select(Delegation::as_select())
         .first(conn)

@@ -82,6 +82,39 @@ pub struct AccessTokenClaims {
     pub delegation_id: Option<String>,
 }
 
+impl AccessTokenClaims {
+    /// A token a client holds for itself (`client_credentials`): `sub` is the client, and no
+    /// person, session, grant, roles or delegation.
+    pub fn for_client(
+        iss: String,
+        aud: String,
+        client_id: &str,
+        scope: String,
+        (iat, exp): (i64, i64),
+        jti: String,
+    ) -> Self {
+        Self {
+            iss,
+            sub: client_id.to_owned(),
+            aud,
+            exp,
+            iat,
+            jti,
+            client_id: client_id.to_owned(),
+            scope,
+            auth_time: None,
+            acr: None,
+            amr: None,
+            fiscal_number: None,
+            sid: None,
+            gid: None,
+            roles: None,
+            act: None,
+            delegation_id: None,
+        }
+    }
+}
+
 /// The `act` claim (RFC 8693 §4.1): who acts on behalf of the token's subject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
@@ -236,25 +269,15 @@ mod tests {
     }
 
     fn claims(exp_in: i64) -> AccessTokenClaims {
-        AccessTokenClaims {
-            iss: ISS.into(),
-            sub: "client-a".into(),
-            aud: AUD.into(),
-            exp: now().timestamp() + exp_in,
-            iat: now().timestamp(),
-            jti: "j1".into(),
-            client_id: "client-a".into(),
-            scope: "access".into(),
-            auth_time: None,
-            acr: None,
-            amr: None,
-            fiscal_number: None,
-            sid: None,
-            gid: None,
-            roles: None,
-            act: None,
-            delegation_id: None,
-        }
+        let iat = now().timestamp();
+        AccessTokenClaims::for_client(
+            ISS.into(),
+            AUD.into(),
+            "client-a",
+            "access".into(),
+            (iat, iat + exp_in),
+            "j1".into(),
+        )
     }
 
     fn expect<'a>(issuer: &'a str, audience: &'a str) -> Expect<'a> {

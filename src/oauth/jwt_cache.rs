@@ -211,25 +211,15 @@ mod tests {
     }
 
     fn claims(jti: &str, exp_in: i64) -> AccessTokenClaims {
-        AccessTokenClaims {
-            iss: ISS.into(),
-            sub: "client-a".into(),
-            aud: AUD.into(),
-            exp: now().timestamp() + exp_in,
-            iat: now().timestamp(),
-            jti: jti.into(),
-            client_id: "client-a".into(),
-            scope: "access".into(),
-            auth_time: None,
-            acr: None,
-            amr: None,
-            fiscal_number: None,
-            sid: None,
-            gid: None,
-            roles: None,
-            act: None,
-            delegation_id: None,
-        }
+        let iat = now().timestamp();
+        AccessTokenClaims::for_client(
+            ISS.into(),
+            AUD.into(),
+            "client-a",
+            "access".into(),
+            (iat, iat + exp_in),
+            jti.into(),
+        )
     }
 
     fn expect(at: DateTime<Utc>) -> Expect<'static> {

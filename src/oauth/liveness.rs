@@ -10,7 +10,7 @@
 use super::jwt::AccessTokenClaims;
 use crate::db::schema::{delegations, oauth_grants, revoked_access_tokens};
 use crate::db::{DbConn, DbError};
-use crate::delegation::Status;
+use crate::delegation::in_force_at;
 use chrono::{DateTime, Utc};
 use diesel::dsl::exists;
 use diesel::prelude::*;
@@ -75,13 +75,7 @@ pub fn access_token_is_live(
                 .filter(delegations::id.eq(delegation_id))
                 .filter(delegations::delegator_cf.eq(delegator_cf))
                 .filter(delegations::delegate_cf.eq(delegate_cf))
-                .filter(delegations::status.eq(Status::Active.as_str()))
-                .filter(delegations::starts_at.le(at))
-                .filter(
-                    delegations::ends_at
-                        .is_null()
-                        .or(delegations::ends_at.gt(at)),
-                ),
+                .filter(in_force_at(at)),
         ),
     ))
     .get_result::<(bool, bool, bool)>(conn)?;

@@ -108,25 +108,14 @@ impl Minter<'_> {
     /// RFC 9068 §2.2: for the client credentials grant, `sub` is the client itself.
     pub fn for_client(&self, client_id: &str, scope: &ScopeSet) -> Result<TokenResponse, JwtError> {
         let iat = self.now.timestamp();
-        let access = AccessTokenClaims {
-            iss: self.config.issuer.clone(),
-            sub: client_id.to_owned(),
-            aud: self.config.access_token_audience.clone(),
-            exp: iat + secs(self.config.access_token_ttl_secs),
-            iat,
-            jti: Self::jti()?,
-            client_id: client_id.to_owned(),
-            scope: scope.to_string(),
-            auth_time: None,
-            acr: None,
-            amr: None,
-            fiscal_number: None,
-            sid: None,
-            gid: None,
-            roles: None,
-            act: None,
-            delegation_id: None,
-        };
+        let access = AccessTokenClaims::for_client(
+            self.config.issuer.clone(),
+            self.config.access_token_audience.clone(),
+            client_id,
+            scope.to_string(),
+            (iat, iat + secs(self.config.access_token_ttl_secs)),
+            Self::jti()?,
+        );
         Ok(TokenResponse {
             access_token: jwt::sign(self.keys, self.now, ACCESS_TOKEN_TYP, &access)?,
             token_type: "Bearer",

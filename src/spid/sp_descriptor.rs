@@ -127,14 +127,29 @@ pub fn close_contact(x: &mut String, spid: &SpidConfig) {
     x.push_str("</md:ContactPerson></md:EntityDescriptor>");
 }
 
-/// Every `(setting, value)` must be filled in (`missing` words the error), and
-/// `spid.contact_phone` must have no spaces.
+/// The organisation settings every SP descriptor prints, and `extra` ones, must be filled in
+/// (`missing` words the error from the setting's name), and `spid.contact_phone` must have no
+/// spaces.
 pub fn require(
     spid: &SpidConfig,
-    settings: &[(&str, &str)],
+    extra: &[(&str, &str)],
     missing: impl Fn(&str) -> String,
 ) -> Result<(), MetadataError> {
-    if let Some((what, _)) = settings.iter().find(|(_, v)| v.trim().is_empty()) {
+    let organisation = [
+        ("spid.organization_name", spid.organization_name.as_str()),
+        (
+            "spid.organization_display_name",
+            spid.organization_display_name.as_str(),
+        ),
+        ("spid.organization_url", spid.organization_url.as_str()),
+        ("spid.ipa_code", spid.ipa_code.as_str()),
+        ("spid.contact_email", spid.contact_email.as_str()),
+    ];
+    if let Some((what, _)) = organisation
+        .iter()
+        .chain(extra)
+        .find(|(_, v)| v.trim().is_empty())
+    {
         return Err(MetadataError::Config(missing(what)));
     }
     if spid.contact_phone.contains(char::is_whitespace) {

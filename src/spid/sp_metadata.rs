@@ -122,21 +122,9 @@ pub fn validate_attribute_sets(config: &Config) -> Result<(), MetadataError> {
 
 fn validate(config: &Config) -> Result<(), MetadataError> {
     validate_attribute_sets(config)?;
-    let spid = &config.spid;
-    sp_descriptor::require(
-        spid,
-        &[
-            ("organization_name", spid.organization_name.as_str()),
-            (
-                "organization_display_name",
-                spid.organization_display_name.as_str(),
-            ),
-            ("organization_url", spid.organization_url.as_str()),
-            ("ipa_code", spid.ipa_code.as_str()),
-            ("contact_email", spid.contact_email.as_str()),
-        ],
-        |what| format!("spid.{what} is required in the metadata"),
-    )
+    sp_descriptor::require(&config.spid, &[], |what| {
+        format!("{what} is required in the metadata")
+    })
 }
 
 /// The metadata before signing: the common SP descriptor ([`sp_descriptor`]) with every

@@ -143,6 +143,19 @@ pub async fn exchange(
     post_form_as(live, client, "/token", &form).await
 }
 
+/// `POST /token` with `client_credentials` as `client`; the access token.
+pub async fn client_credentials(live: &LiveApp, client: &TokenClient) -> String {
+    let (status, body) = post_form_as(
+        live,
+        client,
+        "/token",
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 /// `POST /introspect` as `client`; the JSON answer.
 pub async fn introspect(live: &LiveApp, client: &TokenClient, token: &str) -> serde_json::Value {
     let (status, body) = post_form_as(live, client, "/introspect", &[("token", token)]).await;

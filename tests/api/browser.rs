@@ -470,12 +470,7 @@ async fn walk(viewport: Viewport) {
             "axe-core finds what it must: {faults}"
         );
     }
-    eprintln!(
-        "browser {}: {} pages checked with axe-core",
-        viewport.name,
-        b.checked.len()
-    );
-    b.close().await;
+    b.finish("browser").await;
 }
 
 fn urlencode(s: &str) -> String {

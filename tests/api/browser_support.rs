@@ -382,6 +382,16 @@ impl Browser {
         self.client.delete_all_cookies().await.unwrap();
     }
 
+    /// Says how many pages `walk` checked with axe-core at this viewport, and closes.
+    pub async fn finish(self, walk: &str) {
+        eprintln!(
+            "{walk} {}: {} pages checked with axe-core",
+            self.viewport.name,
+            self.checked.len()
+        );
+        self.close().await;
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();

@@ -95,12 +95,7 @@ async fn contact_centre(viewport: Viewport) {
     b.click_text("Esci").await;
     assert_eq!(b.path().await, "/console/uscita");
     b.check("console-uscita").await;
-    eprintln!(
-        "console browser {}: {} pages checked with axe-core",
-        viewport.name,
-        b.checked.len()
-    );
-    b.close().await;
+    b.finish("console browser").await;
 }
 
 #[actix_web::test]
@@ -206,12 +201,7 @@ async fn administration(viewport: Viewport) {
         .await;
     assert!(b.text().await.contains("SPID non è tra i metodi"));
     b.check("admin-spid").await;
-    eprintln!(
-        "console administration {}: {} pages checked with axe-core",
-        viewport.name,
-        b.checked.len()
-    );
-    b.close().await;
+    b.finish("console administration").await;
 }
 
 /// The web-meeting desk: the day's bookings, one booking taken in charge, a completion

@@ -273,12 +273,7 @@ async fn aa10_verified_by_another(viewport: Viewport) {
         "{text}"
     );
     b.check("persona-rappresentanza-attiva").await;
-    eprintln!(
-        "console delegations {}: {} pages checked with axe-core",
-        viewport.name,
-        b.checked.len()
-    );
-    b.close().await;
+    b.finish("console delegations").await;
 }
 
 #[actix_web::test]

@@ -94,12 +94,7 @@ async fn desk_pin_for_a_represented_person(viewport: Viewport) {
     let text = pdftotext(&envelope, &["-layout"]);
     assert!(text.contains("Intestatario: Anna Verdi"), "{text}");
     b.click_text("Esci").await;
-    eprintln!(
-        "console desk PIN by a representative {}: {} pages checked with axe-core",
-        viewport.name,
-        b.checked.len()
-    );
-    b.close().await;
+    b.finish("console desk PIN by a representative").await;
 }
 
 async fn contact_centre_books_a_web_meeting(viewport: Viewport) {
@@ -167,12 +162,7 @@ async fn contact_centre_books_a_web_meeting(viewport: Viewport) {
     assert!(text.contains("regolarmente registrata"), "{text}");
     b.check("cc-prenotazione-confermata").await;
     b.click_text("Esci").await;
-    eprintln!(
-        "console phone booking {}: {} pages checked with axe-core",
-        viewport.name,
-        b.checked.len()
-    );
-    b.close().await;
+    b.finish("console phone booking").await;
 }
 
 #[actix_web::test]

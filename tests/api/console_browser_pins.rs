@@ -182,12 +182,7 @@ async fn contact_centre_then_citizen(viewport: Viewport) {
     );
     b.check("cittadino-pin-errato").await;
     citizen_first_login(&mut b, &base, &anna, "Anna", &format!("{first}{second}")).await;
-    eprintln!(
-        "console PIN by the contact centre {}: {} pages checked with axe-core",
-        viewport.name,
-        b.checked.len()
-    );
-    b.close().await;
+    b.finish("console PIN by the contact centre").await;
 }
 
 async fn desk_envelope_then_citizen(viewport: Viewport) {
@@ -231,12 +226,7 @@ async fn desk_envelope_then_citizen(viewport: Viewport) {
     b.click_text("Esci").await;
 
     citizen_first_login(&mut b, &base, &anna, "Anna", &pins[0]).await;
-    eprintln!(
-        "console PIN at the desk {}: {} pages checked with axe-core",
-        viewport.name,
-        b.checked.len()
-    );
-    b.close().await;
+    b.finish("console PIN at the desk").await;
 }
 
 #[actix_web::test]

@@ -37,6 +37,25 @@ impl DeskForm {
         }
     }
 
+    /// The PIN of `person` asked by `tutore` (Trib. Roma 12/2024), with the three documents.
+    async fn post_by_tutore(
+        &self,
+        person: &CodiceFiscale,
+        tutore: &CodiceFiscale,
+    ) -> (u16, String) {
+        self.post(
+            &[
+                ("codice_fiscale", person.as_str()),
+                ("requester", "rappresentante"),
+                ("representative_codice_fiscale", tutore.as_str()),
+                ("representative_role", "tutore"),
+                ("representative_reference", "Trib. Roma 12/2024"),
+            ],
+            &[("mv35", PDF), ("id_document", PDF), ("decree", PDF)],
+        )
+        .await
+    }
+
     async fn post(&self, fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (u16, String) {
         let mut all = vec![("csrf", self.csrf.as_str())];
         all.extend_from_slice(fields);
@@ -234,18 +253,7 @@ async fn a_tutore_and_a_parent_get_the_envelope_with_the_representation_recorded
     let mother = person("RSSMRA80A41H501");
     let form = DeskForm::open(&live, &gianni).await;
 
-    let (status, pdf) = form
-        .post(
-            &[
-                ("codice_fiscale", anna.as_str()),
-                ("requester", "rappresentante"),
-                ("representative_codice_fiscale", tutore.as_str()),
-                ("representative_role", "tutore"),
-                ("representative_reference", "Trib. Roma 12/2024"),
-            ],
-            &[("mv35", PDF), ("id_document", PDF), ("decree", PDF)],
-        )
-        .await;
+    let (status, pdf) = form.post_by_tutore(&anna, &tutore).await;
     assert_eq!(status, 200, "{pdf}");
     assert!(pdf.starts_with("%PDF-"));
     let (status, pdf) = form
@@ -378,18 +386,7 @@ async fn a_representative_refused_by_the_eligibility_policy_is_told_on_the_form(
     add_person(&live.app, &anna, "Anna", "Verdi").await;
     let tutore = person("BNCPLA60A01H501");
     let form = DeskForm::open(&live, &gianni).await;
-    let (status, page) = form
-        .post(
-            &[
-                ("codice_fiscale", anna.as_str()),
-                ("requester", "rappresentante"),
-                ("representative_codice_fiscale", tutore.as_str()),
-                ("representative_role", "tutore"),
-                ("representative_reference", "Trib. Roma 12/2024"),
-            ],
-            &[("mv35", PDF), ("id_document", PDF), ("decree", PDF)],
-        )
-        .await;
+    let (status, page) = form.post_by_tutore(&anna, &tutore).await;
     assert_eq!(status, 422, "{page}");
     assert!(
         page.contains("non è più rilasciato a questa categoria"),

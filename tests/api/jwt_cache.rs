@@ -9,19 +9,6 @@ use crate::oidc_support::*;
 use chrono::Duration;
 use procura::oauth::keys;
 
-async fn client_credentials(live: &LiveApp, client: &TokenClient) -> String {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/token", live.base))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 fn active(answer: &serde_json::Value) -> bool {
     answer["active"].as_bool().unwrap()
 }

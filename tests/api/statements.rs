@@ -6,7 +6,6 @@
 //! `client_credentials` token none; and each statement is prepared once per connection.
 
 use crate::acting_support::*;
-use crate::auth_support::TokenClient;
 use crate::auth_support::{login_for_tokens, person_with_pin};
 use crate::oidc_support::*;
 use procura::person::CodiceFiscale;
@@ -15,19 +14,6 @@ use procura::pin::PinType;
 const ACTOR: &str = "RSSMRA85T10A562S";
 /// Someone the actor may not act for: the check reads the delegations ("no").
 const SUBJECT: &str = "VRDGLI40A41H501I";
-
-async fn client_credentials(live: &LiveApp, client: &TokenClient) -> String {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/token", live.base))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
 
 /// (sent, prepared) while `f` runs.
 async fn counted<F: std::future::Future<Output = ()>>(live: &LiveApp, f: F) -> (u64, u64) {
