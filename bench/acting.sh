@@ -12,10 +12,12 @@
 # once, then delegations are added up to each size, and the server is restarted for each.
 #
 # Settings (environment): BENCH_PERSONS (1000000), BENCH_DELEGATIONS (the sizes, space
-# separated: "10000 300000"), BENCH_TOKENS (2000), BENCH_PAIRS (20000), BENCH_SECONDS (20),
+# separated: "10000 300000"), BENCH_TOKENS (2000), BENCH_PAIRS (20000), BENCH_SECONDS (20,
+# after BENCH_WARMUP, 5, unmeasured),
 # BENCH_CONNECTIONS (32), BENCH_PORT (18183), BENCH_CORES (0), BENCH_WORKERS (number of
 # BENCH_CORES), BENCH_WRK_CORES (the other cores), BENCH_DATABASE_URL (an admin URL: a scratch
-# database is created there and dropped).
+# database is created there and dropped), BENCH_PERF (a directory: a perf profile of the
+# server per endpoint and size, see bench/lib.sh).
 #
 # Enforced: every response is 2xx, the answers match what the seed expects (share of
 # "allowed":true / "active":true), idle RSS < 50 MB, RSS under load < 200 MB, the audit chain
@@ -28,6 +30,7 @@ procura="${CARGO_TARGET_DIR:-target}/release/procura"
 persons=${BENCH_PERSONS:-1000000}
 sizes=${BENCH_DELEGATIONS:-10000 300000}
 seconds=${BENCH_SECONDS:-20}
+warmup=${BENCH_WARMUP:-5}
 connections=${BENCH_CONNECTIONS:-32}
 port=${BENCH_PORT:-18183}
 cores=${BENCH_CORES:-0}
@@ -127,6 +130,10 @@ failed=0
 results=()
 run() { # name slug expected-yes-share lua url
   local name=$1 slug=$2 share=$3; shift 3
+  # Unmeasured first: a server just started after the seeding has cold caches.
+  taskset -c "$wrk_cores" wrk -t"$wrk_threads" -c"$connections" -d"${warmup}s" -s "$@" \
+    >"$work/wrk-$slug.warm" 2>&1
+  bench_perf_start "$backend-$size-$slug" "$pid" "$seconds"
   taskset -c "$wrk_cores" wrk -t"$wrk_threads" -c"$connections" -d"${seconds}s" --latency -s "$@" \
     >"$work/wrk-$slug.out" 2>&1 &
   local wrk_pid=$! endpoint_peak=0 now
@@ -135,6 +142,7 @@ run() { # name slug expected-yes-share lua url
     sleep 0.25
   done
   wait "$wrk_pid"
+  bench_perf_wait
   [ "$endpoint_peak" -gt "$peak_kb" ] && peak_kb=$endpoint_peak
   local out="$work/wrk-$slug.out" rps p50 p99 non2xx errors yes no
   rps=$(awk '/Requests\/sec/ {print $2}' "$out")

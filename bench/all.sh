@@ -32,8 +32,8 @@ step "OAuth: /token and /introspect on one core, memory limits"
 BENCH_SECONDS=3 bench/oauth.sh
 BENCH_SECONDS=3 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/oauth.sh
 step "acting on behalf: /v1/access/check and delegated-token /introspect"
-BENCH_PERSONS=5000 BENCH_DELEGATIONS="2000" BENCH_SECONDS=2 bench/acting.sh
-BENCH_PERSONS=5000 BENCH_DELEGATIONS="2000" BENCH_SECONDS=2 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/acting.sh
+BENCH_PERSONS=5000 BENCH_DELEGATIONS="2000" BENCH_SECONDS=2 BENCH_WARMUP=1 bench/acting.sh
+BENCH_PERSONS=5000 BENCH_DELEGATIONS="2000" BENCH_SECONDS=2 BENCH_WARMUP=1 BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/acting.sh
 step "beside a peer: oidc-provider (npm, pinned) and procura on one core each, ratios"
 BENCH_SECONDS=5 BENCH_PROCURA=target/release/procura bench/peer.sh
 BENCH_SECONDS=5 BENCH_PROCURA=target/release/procura BENCH_DATABASE_URL="$PG_ADMIN_URL" bench/peer.sh

@@ -13,7 +13,9 @@
 #
 # Settings: BENCH_SECONDS (10), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (32), BENCH_CORES (server
 # core, 0), BENCH_WRK_CORES (1), BENCH_PORT (18193; the peer uses the next port),
-# BENCH_PROFILE (release; debug uses the debug binary, and says its figures mean nothing).
+# BENCH_PROFILE (release; debug uses the debug binary, and says its figures mean nothing),
+# BENCH_PERF (a directory: `perf record -e cpu-clock -g` of procura during each measured run,
+# one <request>.data file each; read with `perf report -i`).
 # Enforced: the peer starts and issues a token, every answer 2xx, procura's RSS under load
 # < 200 MB, the audit chain verifies after. The ratios are printed, never enforced.
 set -euo pipefail
@@ -44,7 +46,9 @@ bench_database peer
 measure() { # name lua url pid -> sets last_rps last_p99 last_rss, checks 2xx
   local out="$work/wrk-${1//[^a-z]/_}.out"
   bench_wrk "$out.warm" "$4" "$wrk_cores" -t1 -c"$connections" -d"${warmup}s" -s "$2" "$3"
+  if [ "$4" = "$pid" ]; then bench_perf_start "${1#procura: }" "$pid" "$seconds"; else bench_perf_pid=""; fi
   bench_wrk "$out" "$4" "$wrk_cores" -t1 -c"$connections" -d"${seconds}s" --latency -s "$2" "$3"
+  bench_perf_wait
   last_rps=$(bench_rps "$out")
   last_p99=$(bench_p99 "$out")
   last_rss=$((bench_peak_kb / 1024))

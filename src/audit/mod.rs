@@ -204,8 +204,8 @@ fn write_record(
 }
 
 /// Writes `events` in the order given, as consecutive records: one `audit_head` lock (the
-/// first statement, which also reads the head), the chain computed from it, one multi-row insert
-/// per [`batch::MAX_BATCH`] records, the new head hash last.
+/// first statement, which also reads the head), the chain computed from it, the rows (on
+/// PostgreSQL one multi-row insert per [`batch::MAX_BATCH`] records), the new head hash last.
 pub(crate) fn write_records(
     conn: &mut DbConn,
     key: &AuditKey,
@@ -242,15 +242,25 @@ pub(crate) fn write_records(
         prev_hash = record.hash.clone();
         records.push(record);
     }
-    for chunk in records.chunks(batch::MAX_BATCH) {
-        match conn {
-            DbConn::Postgres(c) => diesel::insert_into(audit_log::table)
-                .values(chunk)
-                .execute(c)?,
-            DbConn::Sqlite(c) => diesel::insert_into(audit_log::table)
-                .values(chunk)
-                .execute(c)?,
-        };
+    match conn {
+        // PostgreSQL: one round trip per chunk.
+        DbConn::Postgres(c) => {
+            for chunk in records.chunks(batch::MAX_BATCH) {
+                diesel::insert_into(audit_log::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
+        // SQLite has no round trips: a single-row insert is prepared once per connection
+        // (its text never changes), and, unlike a multi-row insert inside a transaction, needs
+        // no statement journal — a temporary file created, written and deleted every batch.
+        DbConn::Sqlite(c) => {
+            for record in &records {
+                diesel::insert_into(audit_log::table)
+                    .values(record)
+                    .execute(c)?;
+            }
+        }
     }
     diesel::update(audit_head::table.find(1_i64))
         .set(audit_head::last_hash.eq(&prev_hash))
