@@ -509,16 +509,8 @@ async fn every_html_route_answers_a_page(b: &Browser, base: &str) {
     assert!(seen >= 25, "{seen}");
 }
 
-#[actix_web::test]
-async fn citizen_pages_in_a_desktop_browser() {
-    if available() {
-        walk(DESKTOP).await;
-    }
-}
-
-#[actix_web::test]
-async fn citizen_pages_in_a_phone_browser() {
-    if available() {
-        walk(PHONE).await;
-    }
-}
+at_both_sizes!(
+    citizen_pages_in_a_desktop_browser,
+    citizen_pages_in_a_phone_browser,
+    walk
+);

@@ -36,6 +36,34 @@ pub const PHONE: Viewport = Viewport {
     phone: true,
 };
 
+/// A browser walk as two tests, at desktop and at phone size; each skips (outside CI) when
+/// the browser cannot run here.
+macro_rules! at_both_sizes {
+    ($desktop:ident, $phone:ident, $walk:path) => {
+        #[actix_web::test]
+        async fn $desktop() {
+            if $crate::browser_support::available() {
+                $walk($crate::browser_support::DESKTOP).await;
+            }
+        }
+
+        #[actix_web::test]
+        async fn $phone() {
+            if $crate::browser_support::available() {
+                $walk($crate::browser_support::PHONE).await;
+            }
+        }
+    };
+}
+pub(crate) use at_both_sizes;
+
+/// Logs `code` in with the personal PIN on the broker's login page the browser is at.
+pub async fn pin_login(b: &Browser, code: &procura::person::CodiceFiscale) {
+    b.fill("#f-codice_fiscale", code.as_str()).await;
+    b.fill("#f-pin", crate::oidc_support::PERSONAL_PIN).await;
+    b.click_text("Accedi con il PIN").await;
+}
+
 /// Whether the browser can run here; `false` (skip) only outside CI.
 pub fn available() -> bool {
     let ok =

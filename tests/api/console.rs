@@ -4,17 +4,11 @@
 
 use crate::console_support::*;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
 use chrono::Duration;
 use procura::audit::Party;
 use procura::oauth::client::{self, AuthMethod};
 use procura::operator::{self, Acting};
-use procura::person::CodiceFiscale;
 use procura::pin::PinType;
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
 
 #[actix_web::test]
 async fn an_operator_logs_in_through_the_broker_and_out() {
@@ -382,8 +376,6 @@ async fn the_contact_centre_claims_then_rejects_or_records_no_answer() {
             .contains("Funzione non disponibile")
     );
 }
-
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
 
 #[actix_web::test]
 async fn the_desk_issues_a_pin_and_answers_the_sealed_envelope() {

@@ -5,17 +5,12 @@
 
 use crate::console_support::*;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
 use crate::spid_support::{FakeIdp, spid_app};
 use procura::clock::Clock;
 use procura::oauth::client;
 use procura::oauth::token_hash;
 use procura::operator::{self, Operator, Role};
 use procura::person::CodiceFiscale;
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
 
 async fn get(live: &LiveApp, b: &reqwest::Client, path: &str) -> (u16, String) {
     let r = b.get(format!("{}{path}", live.base)).send().await.unwrap();

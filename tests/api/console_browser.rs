@@ -8,18 +8,6 @@
 use crate::browser_support::*;
 use crate::console_support::*;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
-use procura::person::CodiceFiscale;
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
-
-async fn pin_login(b: &Browser, code: &CodiceFiscale) {
-    b.fill("#f-codice_fiscale", code.as_str()).await;
-    b.fill("#f-pin", PERSONAL_PIN).await;
-    b.click_text("Accedi con il PIN").await;
-}
 
 async fn contact_centre(viewport: Viewport) {
     let live = LiveApp::spawn().await;
@@ -98,19 +86,11 @@ async fn contact_centre(viewport: Viewport) {
     b.finish("console browser").await;
 }
 
-#[actix_web::test]
-async fn console_contact_centre_in_a_desktop_browser() {
-    if available() {
-        contact_centre(DESKTOP).await;
-    }
-}
-
-#[actix_web::test]
-async fn console_contact_centre_in_a_phone_browser() {
-    if available() {
-        contact_centre(PHONE).await;
-    }
-}
+at_both_sizes!(
+    console_contact_centre_in_a_desktop_browser,
+    console_contact_centre_in_a_phone_browser,
+    contact_centre
+);
 
 /// An admin logs in through the broker, walks every administration page (errors shown too),
 /// and disables Carlo, logged in elsewhere, who is refused on his next click.
@@ -280,30 +260,14 @@ async fn web_meeting_desk(viewport: Viewport) {
     b.close().await;
 }
 
-#[actix_web::test]
-async fn console_administration_in_a_desktop_browser() {
-    if available() {
-        administration(DESKTOP).await;
-    }
-}
+at_both_sizes!(
+    console_administration_in_a_desktop_browser,
+    console_administration_in_a_phone_browser,
+    administration
+);
 
-#[actix_web::test]
-async fn console_web_meeting_desk_in_a_desktop_browser() {
-    if available() {
-        web_meeting_desk(DESKTOP).await;
-    }
-}
-
-#[actix_web::test]
-async fn console_administration_in_a_phone_browser() {
-    if available() {
-        administration(PHONE).await;
-    }
-}
-
-#[actix_web::test]
-async fn console_web_meeting_desk_in_a_phone_browser() {
-    if available() {
-        web_meeting_desk(PHONE).await;
-    }
-}
+at_both_sizes!(
+    console_web_meeting_desk_in_a_desktop_browser,
+    console_web_meeting_desk_in_a_phone_browser,
+    web_meeting_desk
+);

@@ -14,23 +14,9 @@
 use crate::browser_support::*;
 use crate::console_support::*;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
 use fantoccini::Locator;
-use procura::person::CodiceFiscale;
 use std::io::{Read, Write};
 use std::path::Path;
-
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
-
-async fn pin_login(b: &Browser, code: &CodiceFiscale) {
-    b.fill("#f-codice_fiscale", code.as_str()).await;
-    b.fill("#f-pin", PERSONAL_PIN).await;
-    b.click_text("Accedi con il PIN").await;
-}
 
 /// Chooses the file at `path` in the file input `css`.
 async fn upload(b: &Browser, css: &str, path: &Path) {
@@ -276,16 +262,8 @@ async fn aa10_verified_by_another(viewport: Viewport) {
     b.finish("console delegations").await;
 }
 
-#[actix_web::test]
-async fn console_aa10_verified_by_another_operator_in_a_desktop_browser() {
-    if available() {
-        aa10_verified_by_another(DESKTOP).await;
-    }
-}
-
-#[actix_web::test]
-async fn console_aa10_verified_by_another_operator_in_a_phone_browser() {
-    if available() {
-        aa10_verified_by_another(PHONE).await;
-    }
-}
+at_both_sizes!(
+    console_aa10_verified_by_another_operator_in_a_desktop_browser,
+    console_aa10_verified_by_another_operator_in_a_phone_browser,
+    aa10_verified_by_another
+);

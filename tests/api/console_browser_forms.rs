@@ -13,21 +13,7 @@ use crate::browser_support::*;
 use crate::console_support::*;
 use crate::notify::pdftotext;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
-use procura::person::CodiceFiscale;
 use serde_json::json;
-
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
-
-async fn pin_login(b: &Browser, code: &CodiceFiscale) {
-    b.fill("#f-codice_fiscale", code.as_str()).await;
-    b.fill("#f-pin", PERSONAL_PIN).await;
-    b.click_text("Accedi con il PIN").await;
-}
 
 async fn value_of(b: &Browser, id: &str) -> String {
     b.js(&format!("return document.getElementById('{id}').value;"))
@@ -165,30 +151,14 @@ async fn contact_centre_books_a_web_meeting(viewport: Viewport) {
     b.finish("console phone booking").await;
 }
 
-#[actix_web::test]
-async fn console_desk_pin_by_a_representative_in_a_desktop_browser() {
-    if available() {
-        desk_pin_for_a_represented_person(DESKTOP).await;
-    }
-}
+at_both_sizes!(
+    console_desk_pin_by_a_representative_in_a_desktop_browser,
+    console_desk_pin_by_a_representative_in_a_phone_browser,
+    desk_pin_for_a_represented_person
+);
 
-#[actix_web::test]
-async fn console_desk_pin_by_a_representative_in_a_phone_browser() {
-    if available() {
-        desk_pin_for_a_represented_person(PHONE).await;
-    }
-}
-
-#[actix_web::test]
-async fn console_phone_booking_in_a_desktop_browser() {
-    if available() {
-        contact_centre_books_a_web_meeting(DESKTOP).await;
-    }
-}
-
-#[actix_web::test]
-async fn console_phone_booking_in_a_phone_browser() {
-    if available() {
-        contact_centre_books_a_web_meeting(PHONE).await;
-    }
-}
+at_both_sizes!(
+    console_phone_booking_in_a_desktop_browser,
+    console_phone_booking_in_a_phone_browser,
+    contact_centre_books_a_web_meeting
+);

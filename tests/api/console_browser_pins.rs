@@ -14,16 +14,9 @@ use crate::console_support::*;
 use crate::helpers::blocking;
 use crate::notify::pdftotext;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
 use procura::notify::Dispatcher;
 use procura::person::CodiceFiscale;
 use std::path::{Path, PathBuf};
-
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
 
 async fn pin_login(b: &Browser, code: &CodiceFiscale, pin: &str) {
     b.fill("#f-codice_fiscale", code.as_str()).await;
@@ -229,30 +222,14 @@ async fn desk_envelope_then_citizen(viewport: Viewport) {
     b.finish("console PIN at the desk").await;
 }
 
-#[actix_web::test]
-async fn console_contact_centre_pin_reaches_the_citizen_in_a_desktop_browser() {
-    if available() {
-        contact_centre_then_citizen(DESKTOP).await;
-    }
-}
+at_both_sizes!(
+    console_contact_centre_pin_reaches_the_citizen_in_a_desktop_browser,
+    console_contact_centre_pin_reaches_the_citizen_in_a_phone_browser,
+    contact_centre_then_citizen
+);
 
-#[actix_web::test]
-async fn console_contact_centre_pin_reaches_the_citizen_in_a_phone_browser() {
-    if available() {
-        contact_centre_then_citizen(PHONE).await;
-    }
-}
-
-#[actix_web::test]
-async fn console_desk_envelope_pin_reaches_the_citizen_in_a_desktop_browser() {
-    if available() {
-        desk_envelope_then_citizen(DESKTOP).await;
-    }
-}
-
-#[actix_web::test]
-async fn console_desk_envelope_pin_reaches_the_citizen_in_a_phone_browser() {
-    if available() {
-        desk_envelope_then_citizen(PHONE).await;
-    }
-}
+at_both_sizes!(
+    console_desk_envelope_pin_reaches_the_citizen_in_a_desktop_browser,
+    console_desk_envelope_pin_reaches_the_citizen_in_a_phone_browser,
+    desk_envelope_then_citizen
+);

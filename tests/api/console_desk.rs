@@ -5,16 +5,8 @@
 
 use crate::console_support::*;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
 use diesel::prelude::*;
 use procura::db::schema::{audit_log, delegations};
-use procura::person::CodiceFiscale;
-
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
 
 async fn text(r: reqwest::Response) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())

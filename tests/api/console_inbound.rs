@@ -6,16 +6,10 @@
 
 use crate::console_support::*;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
 use diesel::prelude::*;
 use procura::db::schema::{audit_log, pin_requests};
-use procura::person::CodiceFiscale;
 
 const PATH: &str = "/console/contact-center/richiesta-telefonica";
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
 
 fn caller<'a>(code: &'a str, birth: &'a str, address: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![

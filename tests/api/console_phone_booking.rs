@@ -9,27 +9,12 @@
 use crate::booking_support::{World, outbox};
 use crate::console_support::*;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
 use diesel::prelude::*;
 use procura::db::schema::{audit_log, bookings};
 use procura::person::CodiceFiscale;
 use serde_json::json;
 
 const PATH: &str = "/console/contact-center/prenotazioni";
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
-
-#[track_caller]
-fn error_beside(page: &str, field: &str) -> String {
-    let id = format!("id=\"f-{field}-errore\"");
-    let at = page
-        .find(&id)
-        .unwrap_or_else(|| panic!("no error beside {field}:\n{page}"));
-    let rest = &page[at..];
-    rest[..rest.find("</p>").unwrap()].to_owned()
-}
 
 async fn bookings_count(w: &World) -> i64 {
     w.app()

@@ -6,17 +6,10 @@
 
 use crate::console_support::*;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
 use diesel::prelude::*;
 use procura::config::IssuanceEligibility;
 use procura::db::schema::{audit_log, pin_request_documents, pin_requests};
 use procura::person::CodiceFiscale;
-
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
 
 /// A logged-in desk operator's form posts: (status, page or PDF as text lossily).
 struct DeskForm {
@@ -90,18 +83,6 @@ fn rep<'a>(
     ]
 }
 
-/// The error drawn beside `field` (its `<p id="f-…-errore">`), or panics.
-#[track_caller]
-fn error_beside(page: &str, field: &str) -> String {
-    let id = format!("id=\"f-{field}-errore\"");
-    let at = page
-        .find(&id)
-        .unwrap_or_else(|| panic!("no error beside {field}:\n{page}"));
-    let rest = &page[at..];
-    let end = rest.find("</p>").unwrap();
-    rest[..end].to_owned()
-}
-
 #[actix_web::test]
 async fn each_refusal_of_a_representative_request_is_said_beside_its_field() {
     let live = LiveApp::spawn().await;
@@ -143,86 +124,95 @@ async fn each_refusal_of_a_representative_request_is_said_beside_its_field() {
         "{page}"
     );
 
-    // No role chosen.
-    let (status, page) = form
-        .post(&rep(holder, tutore_cf, "", "Trib. Roma 12/2024"), &docs)
-        .await;
-    assert_eq!(status, 422);
-    assert!(error_beside(&page, "representative_role").contains("Scegli il ruolo"));
-
-    // A delegate is not a representative (messaggio 4590/2016), as the API refuses it.
-    let (status, page) = form
-        .post(
-            &rep(holder, tutore_cf, "delegato", "delega del 1/12/2026"),
-            &docs,
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert!(
-        error_beside(&page, "representative_role")
-            .contains("non può essere richiesto da un delegato"),
-        "{page}"
+    // Every other refusal, each said beside its field in the API's words.
+    let without_decree: [(&str, &[u8]); 2] = [("mv35", PDF), ("id_document", PDF)];
+    let bad_decree: [(&str, &[u8]); 2] = [("id_document", PDF), ("decree", b"MZ not a pdf")];
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a [u8])],
+        &'a [(&'a str, &'a str)],
     );
-
-    // The holder cannot represent themself.
-    let (status, page) = form
-        .post(
-            &rep(holder, anna.as_str(), "tutore", "Trib. Roma 12/2024"),
+    let cases: [Case; 7] = [
+        // No role chosen.
+        (
+            tutore_cf,
+            "",
+            "Trib. Roma 12/2024",
             &docs,
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert!(
-        error_beside(&page, "representative_codice_fiscale")
-            .contains("persona diversa dal titolare")
-    );
-
-    // A parent only for a minor.
-    let (status, page) = form
-        .post(
-            &rep(holder, tutore_cf, "genitore", "autocertificazione"),
+            &[("representative_role", "Scegli il ruolo")],
+        ),
+        // A delegate is not a representative (messaggio 4590/2016), as the API refuses it.
+        (
+            tutore_cf,
+            "delegato",
+            "delega del 1/12/2026",
             &docs,
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert!(error_beside(&page, "representative_role").contains("figlio minorenne"));
-
-    // The reference of the decree or self-declaration is required.
-    let (status, page) = form
-        .post(&rep(holder, tutore_cf, "curatore", ""), &docs)
-        .await;
-    assert_eq!(status, 422);
-    assert!(error_beside(&page, "representative_reference").contains("Indicare gli estremi"));
-
-    // Neither the decree nor the self-declaration.
-    let (status, page) = form
-        .post(
-            &rep(
-                holder,
-                tutore_cf,
-                "amministratore_di_sostegno",
-                "decreto 5/2025",
-            ),
-            &[("mv35", PDF), ("id_document", PDF)],
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert!(
-        error_beside(&page, "representation_documents")
-            .contains("decreto di nomina o l&#39;autocertificazione"),
-        "{page}"
-    );
-
-    // A decree that is not a PDF, JPEG or PNG; a missing MV35.
-    let (status, page) = form
-        .post(
-            &rep(holder, tutore_cf, "tutore", "Trib. Roma 12/2024"),
-            &[("id_document", PDF), ("decree", b"MZ not a pdf")],
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert!(error_beside(&page, "decree").contains("Decreto: documento non accettato"));
-    assert!(error_beside(&page, "mv35").contains("Modulo MV35: carica il documento"));
+            &[(
+                "representative_role",
+                "non può essere richiesto da un delegato",
+            )],
+        ),
+        // The holder cannot represent themself.
+        (
+            anna.as_str(),
+            "tutore",
+            "Trib. Roma 12/2024",
+            &docs,
+            &[(
+                "representative_codice_fiscale",
+                "persona diversa dal titolare",
+            )],
+        ),
+        // A parent only for a minor.
+        (
+            tutore_cf,
+            "genitore",
+            "autocertificazione",
+            &docs,
+            &[("representative_role", "figlio minorenne")],
+        ),
+        // The reference of the decree or self-declaration is required.
+        (
+            tutore_cf,
+            "curatore",
+            "",
+            &docs,
+            &[("representative_reference", "Indicare gli estremi")],
+        ),
+        // Neither the decree nor the self-declaration.
+        (
+            tutore_cf,
+            "amministratore_di_sostegno",
+            "decreto 5/2025",
+            &without_decree,
+            &[(
+                "representation_documents",
+                "decreto di nomina o l&#39;autocertificazione",
+            )],
+        ),
+        // A decree that is not a PDF, JPEG or PNG; a missing MV35.
+        (
+            tutore_cf,
+            "tutore",
+            "Trib. Roma 12/2024",
+            &bad_decree,
+            &[
+                ("decree", "Decreto: documento non accettato"),
+                ("mv35", "Modulo MV35: carica il documento"),
+            ],
+        ),
+    ];
+    for (representative, role, reference, files, errors) in cases {
+        let (status, page) = form
+            .post(&rep(holder, representative, role, reference), files)
+            .await;
+        assert_eq!(status, 422, "{role} / {reference}: {page}");
+        for (field, said) in errors {
+            assert!(error_beside(&page, field).contains(said), "{field}: {page}");
+        }
+    }
 
     // A represented person not in the registry.
     let stranger = person("BNCLGU80A01H501");

@@ -178,3 +178,23 @@ pub fn multipart(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, V
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// A person's codice fiscale from its first fifteen characters (the check character computed).
+pub fn person(first15: &str) -> CodiceFiscale {
+    CodiceFiscale::parse(&crate::persons_import::cf(first15)).unwrap()
+}
+
+/// A document the upload checks take for a PDF.
+pub use crate::booking_support::PDF;
+
+/// The error drawn beside `field` (its `<p id="f-…-errore">`), or panics.
+#[track_caller]
+pub fn error_beside(page: &str, field: &str) -> String {
+    let id = format!("id=\"f-{field}-errore\"");
+    let at = page
+        .find(&id)
+        .unwrap_or_else(|| panic!("no error beside {field}:\n{page}"));
+    let rest = &page[at..];
+    let end = rest.find("</p>").unwrap();
+    rest[..end].to_owned()
+}

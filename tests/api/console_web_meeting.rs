@@ -7,15 +7,9 @@
 use crate::booking_support::{PDF, World};
 use crate::console_support::*;
 use crate::oidc_support::*;
-use crate::persons_import::cf;
 use diesel::prelude::*;
 use procura::db::schema::{audit_log, delegations};
-use procura::person::CodiceFiscale;
 use serde_json::json;
-
-fn person(first15: &str) -> CodiceFiscale {
-    CodiceFiscale::parse(&cf(first15)).unwrap()
-}
 
 /// The actions recorded with `actor`, in order.
 async fn actions_of(w: &World, actor: String) -> Vec<String> {
