@@ -17,6 +17,7 @@
 # It fails if RSS reaches 200 MB or a case answers with a status it should not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 procura="${CARGO_TARGET_DIR:-target}/release/procura"
 seconds=${BENCH_SECONDS:-10}
 connections=${BENCH_CONNECTIONS:-32}
@@ -24,26 +25,11 @@ port=${BENCH_PORT:-18191}
 limited_port=$((port + 1))
 load_limit_kb=$((200 * 1024))
 
-command -v wrk >/dev/null || {
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-}
+bench_need_wrk
 cargo build --release --locked --quiet --bins --benches
+bench_database booking
 
-work=$(mktemp -d)
-db_created=""
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
-  if [ -n "$db_created" ]; then psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db_created WITH (FORCE)" >/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ -n "${BENCH_DATABASE_URL:-}" ]; then
-  db_created="procura_booking_$$"
-  psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $db_created" >/dev/null
-  db_url="${BENCH_DATABASE_URL%/*}/$db_created"
-  backend=postgres
+if [ "$backend" = postgres ]; then
   sql() { psql "$db_url" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
   seed_operators="INSERT INTO operators (id, codice_fiscale, display_name, roles, office, active, created_at, updated_at, disabled_at)
     SELECT 'op' || n, 'op' || n, 'op' || n, 'sportello', NULL, TRUE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, NULL
@@ -52,8 +38,6 @@ if [ -n "${BENCH_DATABASE_URL:-}" ]; then
     SELECT 'bench-desk', CAST(CURRENT_DATE + d AS DATE), 'op' || o
     FROM generate_series(0, 59) AS d, generate_series(1, 100) AS o"
 else
-  db_url="sqlite://$work/procura.db"
-  backend=sqlite
   sql() { sqlite3 -bail "$work/procura.db" ".timeout 5000" "$1"; }
   seed_operators="WITH RECURSIVE o(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM o WHERE n < 100)
     INSERT INTO operators (id, codice_fiscale, display_name, roles, office, active, created_at, updated_at, disabled_at)
@@ -69,13 +53,13 @@ start() { # port, extra env...
   env PROCURA_DATABASE__URL="$db_url" PROCURA_SERVER__BIND="127.0.0.1:$p" \
     PROCURA_KEYS__DIR="$work/keys" PROCURA_LOG__FILTER=warn "$@" \
     "$procura" serve >>"$work/serve.log" 2>&1 &
-  pids+=($!)
+  bench_pids+=($!)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$p/readyz" >/dev/null && return; sleep 0.1; done
   cat "$work/serve.log"; exit 1
 }
 start "$port" PROCURA_BOOKING__GUEST_REQUESTS_PER_MINUTE_PER_ADDRESS=0 \
   PROCURA_BOOKING__CALENDAR_REQUESTS_PER_MINUTE_PER_ADDRESS=0
-pid=${pids[0]}
+pid=${bench_pids[0]}
 
 # The worst desk the rules allow, staffed for 60 days.
 sql "INSERT INTO desks (id, name, office, kind, time_zone, opening, slot_minutes, guest_booking, location, active, created_at, updated_at)
@@ -161,7 +145,7 @@ mk big; run "POST guest hold, 250 KB desk id" 404 "$pid" "$base/v1/guest-booking
 mk deep; run "POST guest hold, JSON nested 100,000 deep" 422 "$pid" "$base/v1/guest-bookings"
 
 start "$limited_port"
-limited=${pids[1]}
+limited=${bench_pids[1]}
 lbase="http://127.0.0.1:$limited_port"
 mk ""; run "GET calendar, one address, default limit" "429 200" "$limited" "$lbase/v1/desks/bench-desk/calendar?month=$month"
 # 120 at once, then 2 a second.

@@ -17,8 +17,7 @@
 # fails), BENCH_PROCURA (a binary to run instead, e.g. an older build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-profile=${BENCH_PROFILE:-release}
-procura=${BENCH_PROCURA:-"${CARGO_TARGET_DIR:-target}/$profile/procura"}
+source bench/lib.sh
 port=${BENCH_PORT:-18187}
 stalled=${BENCH_STALLED:-300}
 addresses=${BENCH_ADDRESSES:-4}
@@ -31,35 +30,11 @@ limit_kb=$((200 * 1024))
 body_limit=262144
 body_idle_ms=5000
 
-if [ -z "${BENCH_PROCURA:-}" ]; then
-  if [ "$profile" = release ]; then cargo build --release --locked --quiet --bin procura; else cargo build --locked --quiet --bin procura; fi
-fi
+bench_procura
 
-work=$(mktemp -d)
-db_created=""
-cleanup() {
-  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  if [ -n "$db_created" ]; then psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db_created WITH (FORCE)" >/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ -n "${BENCH_DATABASE_URL:-}" ]; then
-  db_created="procura_hostile_$$"
-  psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $db_created" >/dev/null
-  db_url="${BENCH_DATABASE_URL%/*}/$db_created"
-  backend=postgres
-else
-  db_url="sqlite://$work/procura.db"
-  backend=sqlite
-fi
-
-PROCURA_DATABASE__URL="$db_url" PROCURA_SERVER__BIND="127.0.0.1:$port" \
-  PROCURA_KEYS__DIR="$work/keys" PROCURA_LOG__FILTER=warn \
-  "$procura" serve >"$work/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/serve.log"; exit 1; }
+bench_database hostile
+# Every core, as in production: the slow clients and the bursts are handled side by side.
+bench_serve "$port" "$(nproc)" "0-$(($(nproc) - 1))"
 
 status_kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 threads() { awk '$1 == "Threads:" {print $2}' "/proc/$pid/status"; }

@@ -10,6 +10,7 @@
 # fails if the service idles at 50 MB or more or ever reaches 200 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 # The release binary, wherever cargo puts it.
 procura="${CARGO_TARGET_DIR:-target}/release/procura"
 
@@ -19,36 +20,11 @@ port=${BENCH_PORT:-18181}
 idle_limit_kb=$((50 * 1024))
 load_limit_kb=$((200 * 1024))
 
-command -v wrk >/dev/null || {
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-}
+bench_need_wrk
 cargo build --release --locked --quiet --bins --benches
 
-work=$(mktemp -d)
-db_created=""
-cleanup() {
-  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  if [ -n "$db_created" ]; then psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db_created WITH (FORCE)" >/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ -n "${BENCH_DATABASE_URL:-}" ]; then
-  db_created="procura_load_$$"
-  psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $db_created" >/dev/null
-  db_url="${BENCH_DATABASE_URL%/*}/$db_created"
-  backend=postgres
-else
-  db_url="sqlite://$work/procura.db"
-  backend=sqlite
-fi
-
-PROCURA_DATABASE__URL="$db_url" PROCURA_SERVER__BIND="127.0.0.1:$port" \
-  PROCURA_KEYS__DIR="$work/keys" PROCURA_LOG__FILTER=warn \
-  "$procura" serve >"$work/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/serve.log"; exit 1; }
+bench_database load
+bench_serve "$port" "$(nproc)" "0-$(($(nproc) - 1))"
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 sleep 2

@@ -17,6 +17,7 @@
 # idle RSS < 50 MB, RSS under load < 200 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 # The release binary, wherever cargo puts it.
 procura="${CARGO_TARGET_DIR:-target}/release/procura"
 
@@ -27,76 +28,26 @@ cores=${BENCH_CORES:-0}
 idle_limit_kb=$((50 * 1024))
 load_limit_kb=$((200 * 1024))
 
-# "0-2,5" -> "0 1 2 5"
-expand_cpus() {
-  local part out=()
-  for part in ${1//,/ }; do
-    if [[ $part == *-* ]]; then out+=($(seq "${part%-*}" "${part#*-}")); else out+=("$part"); fi
-  done
-  echo "${out[@]}"
-}
-server_cpus=($(expand_cpus "$cores"))
+server_cpus=($(bench_expand_cpus "$cores"))
 workers=${BENCH_WORKERS:-${#server_cpus[@]}}
-if [ -n "${BENCH_WRK_CORES:-}" ]; then
-  wrk_cores=$BENCH_WRK_CORES
-else
-  rest=()
-  for c in $(seq 0 $(($(nproc) - 1))); do
-    [[ " ${server_cpus[*]} " == *" $c "* ]] || rest+=("$c")
-  done
-  if [ ${#rest[@]} -gt 0 ]; then wrk_cores=$(IFS=,; echo "${rest[*]}"); else wrk_cores=$(seq -s, 0 $(($(nproc) - 1))); fi
-fi
-wrk_threads=$(expand_cpus "$wrk_cores" | wc -w)
+wrk_cores=${BENCH_WRK_CORES:-$(bench_other_cores "$cores")}
+wrk_threads=$(bench_expand_cpus "$wrk_cores" | wc -w)
 
-command -v wrk >/dev/null || {
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-}
+bench_need_wrk
 cargo build --release --locked --quiet --bins --benches
-
-work=$(mktemp -d)
-db_created=""
-cleanup() {
-  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  if [ -n "$db_created" ]; then psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db_created WITH (FORCE)" >/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ -n "${BENCH_DATABASE_URL:-}" ]; then
-  db_created="procura_oauth_$$"
-  psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $db_created" >/dev/null
-  db_url="${BENCH_DATABASE_URL%/*}/$db_created"
-  backend=postgres
-else
-  db_url="sqlite://$work/procura.db"
-  backend=sqlite
-fi
-
-export PROCURA_DATABASE__URL="$db_url" PROCURA_KEYS__DIR="$work/keys" PROCURA_LOG__FILTER=warn
+bench_database oauth
 base="http://127.0.0.1:$port"
 
 # Clients, registered before the server starts: a service obtaining tokens, and a resource
 # server introspecting them. Both client_secret_basic.
-"$procura" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
-add_client() { # id name -> prints the secret
-  "$procura" clients add --id "$1" --name "$2" --type basic \
-    --scope "inps:read inps:apply" --grant client_credentials >"$work/client-$1.out" 2>&1 \
-    || { cat "$work/client-$1.out" >&2; exit 1; }
-  sed -n 's/^.*client_secret: *//p' "$work/client-$1.out" | head -n 1
-}
-service_secret=$(add_client bench-service "Bench service")
-rs_secret=$(add_client bench-resource-server "Bench resource server")
+bench_migrate
+service_secret=$(bench_add_client bench-service "Bench service" "inps:read inps:apply" client_credentials)
+rs_secret=$(bench_add_client bench-resource-server "Bench resource server" "inps:read inps:apply" client_credentials)
 [ -n "$service_secret" ] && [ -n "$rs_secret" ] || { echo "no client_secret printed"; cat "$work"/client-*.out; exit 1; }
-# client_secret_basic: base64(urlencode(id) ":" urlencode(secret)); the ids need no encoding
-# and the generated secrets are URL-safe.
-service_basic=$(printf '%s:%s' bench-service "$service_secret" | base64 -w0)
-rs_basic=$(printf '%s:%s' bench-resource-server "$rs_secret" | base64 -w0)
+service_basic=$(bench_basic bench-service "$service_secret")
+rs_basic=$(bench_basic bench-resource-server "$rs_secret")
 
-PROCURA_SERVER__BIND="127.0.0.1:$port" PROCURA_SERVER__WORKERS="$workers" \
-  taskset -c "$cores" "$procura" serve >"$work/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
-curl -sf "$base/readyz" >/dev/null || { cat "$work/serve.log"; exit 1; }
+bench_serve "$port" "$workers" "$cores"
 
 # One token by hand, to introspect and to check both endpoints answer as they should.
 status=$(curl -s -o "$work/token.json" -w '%{http_code}' -H "Authorization: Basic $service_basic" \

@@ -27,6 +27,7 @@
 # BENCH_DATABASE_URL (PostgreSQL instead of SQLite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 procura="${CARGO_TARGET_DIR:-target}/release/procura"
 mode=${1:-all}
 seconds=${BENCH_SECONDS:-10}
@@ -39,43 +40,12 @@ factor=${BENCH_ISOLATION_FACTOR:-2}
 cores=${BENCH_CORES:-0}
 idp=https://idp.hostile.example
 
-# "0-2,5" -> "0 1 2 5"
-expand_cpus() {
-  local part out=()
-  for part in ${1//,/ }; do
-    if [[ $part == *-* ]]; then out+=($(seq "${part%-*}" "${part#*-}")); else out+=("$part"); fi
-  done
-  echo "${out[@]}"
-}
-server_cpus=($(expand_cpus "$cores"))
-rest=()
-for c in $(seq 0 $(($(nproc) - 1))); do
-  [[ " ${server_cpus[*]} " == *" $c "* ]] || rest+=("$c")
-done
-if [ ${#rest[@]} -gt 0 ]; then wrk_cores=$(IFS=,; echo "${rest[*]}"); else wrk_cores=$(seq -s, 0 $(($(nproc) - 1))); fi
+server_cpus=($(bench_expand_cpus "$cores"))
+wrk_cores=$(bench_other_cores "$cores")
 
-command -v wrk >/dev/null || {
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-}
+bench_need_wrk
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --locked --quiet --bins --benches
-
-work=$(mktemp -d)
-db_created=""
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  if [ -n "$db_created" ]; then psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db_created WITH (FORCE)" >/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ -n "${BENCH_DATABASE_URL:-}" ]; then
-  db_created="procura_spid_attack_$$"
-  psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $db_created" >/dev/null
-  db_url="${BENCH_DATABASE_URL%/*}/$db_created"
-else
-  db_url="sqlite://$work/procura.db"
-fi
+bench_database spid_attack
 base="http://127.0.0.1:$port"
 
 # A known IdP (its entityID is what the Single Logout messages name); its key signs nothing here.
