@@ -254,21 +254,22 @@ pub fn verify_with_kid<T: for<'de> Deserialize<'de> + Registered>(
     Ok((claims, kid))
 }
 
+/// A fixed issuer, audience, clock and client token for the tests of this module and of
+/// [`super::jwt_cache`].
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::oauth::keys::{self, SigningKey};
-    use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
-    use std::sync::Arc;
+pub(crate) mod fixtures {
+    use super::AccessTokenClaims;
+    use chrono::{DateTime, Utc};
 
-    const ISS: &str = "https://procura.example";
-    const AUD: &str = "https://servizi.example";
+    pub const ISS: &str = "https://procura.example";
+    pub const AUD: &str = "https://servizi.example";
 
-    fn now() -> DateTime<Utc> {
+    pub fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
     }
 
-    fn claims(exp_in: i64) -> AccessTokenClaims {
+    /// A `client_credentials` token of `client-a`, issued now, expiring `exp_in` s later.
+    pub fn client_claims(jti: &str, exp_in: i64) -> AccessTokenClaims {
         let iat = now().timestamp();
         AccessTokenClaims::for_client(
             ISS.into(),
@@ -276,8 +277,21 @@ mod tests {
             "client-a",
             "access".into(),
             (iat, iat + exp_in),
-            "j1".into(),
+            jti.into(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{AUD, ISS, client_claims, now};
+    use super::*;
+    use crate::oauth::keys::{self, SigningKey};
+    use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
+    use std::sync::Arc;
+
+    fn claims(exp_in: i64) -> AccessTokenClaims {
+        client_claims("j1", exp_in)
     }
 
     fn expect<'a>(issuer: &'a str, audience: &'a str) -> Expect<'a> {

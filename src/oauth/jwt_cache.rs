@@ -199,28 +199,10 @@ impl VerifiedTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::jwt::fixtures::{AUD, ISS, client_claims as claims, now};
     use crate::oauth::jwt::{ACCESS_TOKEN_TYP, sign};
     use crate::oauth::keys;
     use chrono::{DateTime, Duration, Utc};
-
-    const ISS: &str = "https://procura.example";
-    const AUD: &str = "https://servizi.example";
-
-    fn now() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
-    }
-
-    fn claims(jti: &str, exp_in: i64) -> AccessTokenClaims {
-        let iat = now().timestamp();
-        AccessTokenClaims::for_client(
-            ISS.into(),
-            AUD.into(),
-            "client-a",
-            "access".into(),
-            (iat, iat + exp_in),
-            jti.into(),
-        )
-    }
 
     fn expect(at: DateTime<Utc>) -> Expect<'static> {
         Expect {
