@@ -50,9 +50,8 @@ fi
 
 start() { # port, extra env...
   local p=$1; shift
-  env PROCURA_DATABASE__URL="$db_url" PROCURA_SERVER__BIND="127.0.0.1:$p" \
-    PROCURA_KEYS__DIR="$work/keys" PROCURA_LOG__FILTER=warn "$@" \
-    "$procura" serve >>"$work/serve.log" 2>&1 &
+  # The database, keys and log settings are bench_database's exports.
+  env PROCURA_SERVER__BIND="127.0.0.1:$p" "$@" "$procura" serve >>"$work/serve.log" 2>&1 &
   bench_pids+=($!)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$p/readyz" >/dev/null && return; sleep 0.1; done
   cat "$work/serve.log"; exit 1

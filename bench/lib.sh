@@ -118,20 +118,26 @@ bench_rss_kb() {
   echo "${kb:-0}"
 }
 
-# bench_wrk OUT PID CORES [wrk arguments]: runs wrk pinned to CORES into OUT while sampling
-# PID's RSS every quarter second; sets bench_peak_kb. Fails (exit) when wrk does.
 # With BENCH_PERF set (a directory): `perf record -e cpu-clock -g` of PID for SECONDS, into
-# BENCH_PERF/NAME.data (read with `perf report -i`); hardware counters are not available on
-# these VMs. bench_perf_start NAME PID SECONDS, then bench_perf_wait once the load is over.
+# BENCH_PERF/NAME.data, and its `perf report --stdio` into NAME.txt; hardware counters are not
+# available on these VMs. bench_perf_start NAME PID SECONDS, then bench_perf_wait once the load
+# is over.
 bench_perf_start() {
-  bench_perf_pid=""
+  bench_perf_pid="" bench_perf_file=""
   [ -n "${BENCH_PERF:-}" ] || return 0
   mkdir -p "$BENCH_PERF"
-  perf record -q -e cpu-clock -g -p "$2" -o "$BENCH_PERF/${1//[^a-zA-Z0-9]/_}.data" -- sleep "$3" 2>/dev/null &
+  bench_perf_file="$BENCH_PERF/${1//[^a-zA-Z0-9-]/_}"
+  perf record -q -e cpu-clock -g -p "$2" -o "$bench_perf_file.data" -- sleep "$3" >/dev/null 2>&1 &
   bench_perf_pid=$!
 }
-bench_perf_wait() { [ -z "${bench_perf_pid:-}" ] || wait "$bench_perf_pid" || true; }
+bench_perf_wait() {
+  [ -n "${bench_perf_pid:-}" ] || return 0
+  wait "$bench_perf_pid" || true
+  perf report --stdio -i "$bench_perf_file.data" >"$bench_perf_file.txt" 2>/dev/null || true
+}
 
+# bench_wrk OUT PID CORES [wrk arguments]: runs wrk pinned to CORES into OUT while sampling
+# PID's RSS every quarter second; sets bench_peak_kb. Fails (exit) when wrk does.
 bench_wrk() {
   local out=$1 watched=$2 cores=$3 now wrk_pid
   shift 3

@@ -10,7 +10,7 @@
 # Settings (environment): BENCH_SECONDS (20), BENCH_CONNECTIONS (32), BENCH_PORT (18182),
 # BENCH_CORES (0: the cores procura runs on, a taskset list), BENCH_WORKERS (number of
 # BENCH_CORES), BENCH_WRK_CORES (the other cores; every core when none is left),
-# BENCH_PERF=<dir> (record `perf record -g` of the server for each endpoint into <dir>).
+# BENCH_PERF=<dir> (a profile of the server for each endpoint into <dir>, see bench/lib.sh).
 #
 # Aim (from the issue, reported, not enforced: it depends on the machine): 10,000 token
 # issuances/s and 20,000 introspections/s on one core. Enforced: every response is 2xx,
@@ -84,23 +84,16 @@ failed=0
 run() {
   local name=$1 aim=$2 slug=$3; shift 3
   taskset -c "$wrk_cores" wrk -t"$wrk_threads" -c"$connections" -d"${seconds}s" --latency "$@" >"$work/wrk.out" 2>&1 &
-  local wrk_pid=$! endpoint_peak=0 now perf_pid=""
-  if [ -n "${BENCH_PERF:-}" ]; then
-    mkdir -p "$BENCH_PERF"
-    sleep 1
-    perf record -q -g -p "$pid" -o "$BENCH_PERF/$backend-$slug.data" -- sleep $((seconds > 4 ? seconds - 2 : 2)) \
-      >/dev/null 2>&1 &
-    perf_pid=$!
-  fi
+  local wrk_pid=$! endpoint_peak=0 now
+  # The profile leaves out wrk's first second (connections opening).
+  [ -z "${BENCH_PERF:-}" ] || sleep 1
+  bench_perf_start "$backend-$slug" "$pid" $((seconds > 4 ? seconds - 2 : 2))
   while kill -0 "$wrk_pid" 2>/dev/null; do
     now=$(rss); [ "$now" -gt "$endpoint_peak" ] && endpoint_peak=$now
     sleep 0.25
   done
   wait "$wrk_pid"
-  if [ -n "$perf_pid" ]; then
-    wait "$perf_pid" || true
-    perf report --stdio -i "$BENCH_PERF/$backend-$slug.data" >"$BENCH_PERF/$backend-$slug.txt" 2>/dev/null || true
-  fi
+  bench_perf_wait
   [ "$endpoint_peak" -gt "$peak_kb" ] && peak_kb=$endpoint_peak
   local rps p50 p99 non2xx errors
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")

@@ -15,7 +15,7 @@
 # core, 0), BENCH_WRK_CORES (1), BENCH_PORT (18193; the peer uses the next port),
 # BENCH_PROFILE (release; debug uses the debug binary, and says its figures mean nothing),
 # BENCH_PERF (a directory: `perf record -e cpu-clock -g` of procura during each measured run,
-# one <request>.data file each; read with `perf report -i`).
+# one <request>.data file and its report <request>.txt each).
 # Enforced: the peer starts and issues a token, every answer 2xx, procura's RSS under load
 # < 200 MB, the audit chain verifies after. The ratios are printed, never enforced.
 set -euo pipefail
